@@ -1,0 +1,1 @@
+namespace AotEvents; internal static class Placeholder { }

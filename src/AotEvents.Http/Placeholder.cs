@@ -1,0 +1,1 @@
+namespace AotEvents.Http; internal static class Placeholder { }

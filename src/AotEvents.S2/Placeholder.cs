@@ -1,0 +1,1 @@
+namespace AotEvents.S2; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace AotEvents; internal static class Program { private static int Main() => 0; }
