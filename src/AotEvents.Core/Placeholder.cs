@@ -1,1 +1,0 @@
-namespace AotEvents; internal static class Placeholder { }

@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using AotEvents.Events;
+
+namespace AotEvents.Storage;
+
+/// <summary>
+/// Naming of the per-category JSONL files (SPEC §5): the live segment <c>&lt;category&gt;.log</c> and
+/// rotated segments <c>&lt;category&gt;.&lt;n&gt;.log</c>, where a larger n is newer.
+/// </summary>
+public static partial class JsonlFiles
+{
+    public static string ActivePath(string dataDir, EventCategory category) =>
+        Path.Combine(dataDir, EventVocabulary.Name(category) + ".log");
+
+    public static string RotatedPath(string dataDir, EventCategory category, int number) =>
+        Path.Combine(dataDir, EventVocabulary.Name(category) + "." + number.ToString(CultureInfo.InvariantCulture) + ".log");
+
+    /// <summary>A category's rotated segments, oldest first, with their numbers.</summary>
+    public static List<(int Number, string Path)> RotatedSegments(string dataDir, EventCategory category)
+    {
+        var result = new List<(int, string)>();
+        string prefix = EventVocabulary.Name(category) + ".";
+        if (!Directory.Exists(dataDir)) return result;
+        foreach (string path in Directory.EnumerateFiles(dataDir, prefix + "*.log"))
+        {
+            string name = Path.GetFileName(path);
+            ReadOnlySpan<char> middle = name.AsSpan(prefix.Length, name.Length - prefix.Length - ".log".Length);
+            if (int.TryParse(middle, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+                result.Add((n, path));
+        }
+        result.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return result;
+    }
+
+    /// <summary>
+    /// All segments of a category, oldest first (rotated ones, then the active one if it exists).
+    /// </summary>
+    public static List<string> AllSegments(string dataDir, EventCategory category)
+    {
+        var paths = new List<string>();
+        foreach (var (_, path) in RotatedSegments(dataDir, category)) paths.Add(path);
+        string active = ActivePath(dataDir, category);
+        if (File.Exists(active)) paths.Add(active);
+        return paths;
+    }
+
+    /// <summary>
+    /// fsyncs a directory so that files created or renamed in it survive a crash (a file's own
+    /// fsync does not persist its directory entry).
+    /// </summary>
+    public static void SyncDirectory(string dir)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return;
+        int fd = NativeMethods.open(dir, 0 /* O_RDONLY */);
+        if (fd < 0) return;
+        try
+        {
+            NativeMethods.fsync(fd);
+        }
+        finally
+        {
+            NativeMethods.close(fd);
+        }
+    }
+
+    private static partial class NativeMethods
+    {
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int open(string path, int flags);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int fsync(int fd);
+
+        [LibraryImport("libc")]
+        internal static partial int close(int fd);
+    }
+}
