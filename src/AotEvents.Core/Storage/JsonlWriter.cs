@@ -74,6 +74,11 @@ public sealed class JsonlWriter : IDisposable
 
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
+    /// <summary>Envelopes written since start.</summary>
+    public long WrittenCount => Interlocked.Read(ref _writtenCount);
+
+    private long _writtenCount;
+
     /// <summary>Raised on the writer thread after envelopes up to the given seq were written (not fsync'd).</summary>
     public event Action<long>? Written;
 
@@ -180,6 +185,7 @@ public sealed class JsonlWriter : IDisposable
                 dirty = true;
                 long last = _batch[count - 1].Seq;
                 Interlocked.Exchange(ref _writtenSeq, last);
+                Interlocked.Add(ref _writtenCount, count);
                 Array.Clear(_batch, 0, count);
                 lock (_queueLock)
                 {

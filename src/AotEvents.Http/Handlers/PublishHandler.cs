@@ -1,0 +1,120 @@
+using System.Text.Json;
+using AotEvents.Http.Server;
+using AotEvents.Pipeline;
+
+namespace AotEvents.Http.Handlers;
+
+/// <summary>
+/// <c>POST /events/publish</c> (SPEC §3): one JSON event or an NDJSON batch, acknowledged at the
+/// level the caller asks for (<c>memory</c>, <c>disk</c>, <c>s2</c>), reported in <c>X-Ack</c>.
+/// </summary>
+internal sealed class PublishHandler(DaemonContext context)
+{
+    /// <summary>How long an ack=disk or ack=s2 publisher waits before it is told the level was not reached.</summary>
+    private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
+
+    private enum AckLevel { Memory, Disk, S2 }
+
+    public async ValueTask HandleAsync(HttpRequest request, HttpResponse response)
+    {
+        AckLevel ack = AckLevel.Memory;
+        if (!request.Query.IsEmpty)
+        {
+            string? value = QueryParameters.Parse(request.Query)["ack"];
+            switch (value)
+            {
+                case null or "" or "memory": break;
+                case "disk": ack = AckLevel.Disk; break;
+                case "s2": ack = AckLevel.S2; break;
+                default:
+                    Responses.Message(response, 400, "ack must be memory, disk or s2");
+                    return;
+            }
+        }
+        if (ack == AckLevel.S2 && context.Shipper is null)
+        {
+            Responses.Message(response, 503, "ack=s2 needs S2 shipping, which is not configured (S2_BASIN, S2_ACCESS_TOKEN)");
+            return;
+        }
+
+        bool batch;
+        ReadOnlySpan<byte> contentType = MediaType(request.GetHeader("Content-Type"u8));
+        if (contentType.IsEmpty || contentType.SequenceEqual("application/json"u8)) batch = false;
+        else if (contentType.SequenceEqual("application/x-ndjson"u8)) batch = true;
+        else
+        {
+            Responses.Message(response, 415, "Content-Type must be application/json or application/x-ndjson");
+            return;
+        }
+
+        PublishOutcome outcome = batch
+            ? context.Pipeline.PublishBatch(request.Body.Span)
+            : context.Pipeline.Publish(request.Body.Span);
+        if (!outcome.Succeeded)
+        {
+            Responses.Message(response, outcome.Status, outcome.Message!);
+            return;
+        }
+
+        if (ack == AckLevel.Disk)
+        {
+            Task durable = context.Pipeline.Writer.WaitDurableAsync(outcome.LastSeq);
+            if (!durable.IsCompleted && !await Completes(durable).ConfigureAwait(false))
+            {
+                Responses.Message(response, 507, $"accepted as seq {outcome.LastSeq} but not yet on disk: " +
+                    (context.Pipeline.Writer.Fault?.Message ?? "fsync did not complete in time"));
+                return;
+            }
+        }
+        else if (ack == AckLevel.S2)
+        {
+            Task acked = context.Shipper!.WaitAckedAsync(outcome.LastSeq, context.Shutdown);
+            if (!acked.IsCompleted && !await Completes(acked).ConfigureAwait(false))
+            {
+                Responses.Message(response, 504, $"accepted as seq {outcome.LastSeq} but S2 has not acknowledged it yet; it will be shipped");
+                return;
+            }
+        }
+
+        response.AddHeader("X-Ack"u8, ack switch
+        {
+            AckLevel.Disk => "disk"u8,
+            AckLevel.S2 => "s2"u8,
+            _ => "memory"u8,
+        });
+        if (batch)
+        {
+            byte[] body = JsonSerializer.SerializeToUtf8Bytes(
+                new BatchResultDto { Accepted = outcome.Accepted, FirstSeq = outcome.FirstSeq, LastSeq = outcome.LastSeq },
+                AotEventsJsonContext.Default.BatchResultDto);
+            response.Write(200, Responses.Json, body);
+        }
+        else
+        {
+            response.Write(200, Responses.Json, outcome.Envelope.Json);
+        }
+    }
+
+    private static async Task<bool> Completes(Task task)
+    {
+        try
+        {
+            await task.WaitAsync(AckTimeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is TimeoutException or ObjectDisposedException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The media type of a Content-Type value, lower-cased parameters and spaces ignored.</summary>
+    private static ReadOnlySpan<byte> MediaType(ReadOnlySpan<byte> header)
+    {
+        int semi = header.IndexOf((byte)';');
+        ReadOnlySpan<byte> type = (semi < 0 ? header : header[..semi]).Trim((byte)' ');
+        if (System.Text.Ascii.EqualsIgnoreCase(type, "application/json"u8)) return "application/json"u8;
+        if (System.Text.Ascii.EqualsIgnoreCase(type, "application/x-ndjson"u8)) return "application/x-ndjson"u8;
+        return type;
+    }
+}

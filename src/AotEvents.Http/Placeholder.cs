@@ -1,1 +1,0 @@
-namespace AotEvents.Http; internal static class Placeholder { }
