@@ -13,7 +13,7 @@ run: publish
 # One self-contained native executable: artifacts/aotevents.
 publish:
 	$(DOTNET) publish src/AotEvents/AotEvents.csproj -c Release -r linux-x64 -o $(ARTIFACTS)/publish -p:TreatWarningsAsErrors=true --nologo
-	cp $(ARTIFACTS)/publish/aotevents $(BINARY)
+	cp --remove-destination $(ARTIFACTS)/publish/aotevents $(BINARY)
 	@ls -l $(BINARY)
 
 build:

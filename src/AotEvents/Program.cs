@@ -6,7 +6,7 @@ using AotEvents.Http.Handlers;
 using AotEvents.Http.Server;
 using AotEvents.Http.Sse;
 using AotEvents.Pipeline;
-using AotEvents.S2;
+using AotEvents.S2.Shipping;
 using AotEvents.Shipping;
 using AotEvents.Storage;
 
@@ -52,10 +52,23 @@ internal static class Program
         }
 
         using var shutdown = new CancellationTokenSource();
-        S2Shipper? shipper = config.S2Enabled ? S2Shipper.Create(config, pipeline, message => JsonLog.Info(message)) : null;
+        Func<string?> defaultSession = () => pipeline.LastSession?.Id;
+        S2Shipper? shipper = config.S2Enabled
+            ? S2Shipper.Create(config, pipeline, ReadFromFiles, message => JsonLog.Info(message))
+            : null;
         IArchiveReader archive = shipper is not null
-            ? shipper.CreateArchiveReader(() => pipeline.LastSession?.Id)
-            : new JsonlArchive(config.DataDir, pipeline.Writer, () => pipeline.LastSession?.Id);
+            ? new S2ArchiveReader(shipper.Client, config.S2Stream, defaultSession)
+            : new JsonlArchive(pipeline.Writer, defaultSession);
+
+        // The shipper reads from the files when it fell behind the ring (S2 slow or down).
+        int ReadFromFiles(long afterSeq, int max, List<(long Seq, byte[] Json)> into)
+        {
+            using JsonlReplay replay = JsonlReplay.Open(pipeline.Writer, afterSeq);
+            ReplayRead read;
+            while (into.Count < max && (read = replay.TryRead(out ReplayItem item)) != ReplayRead.End)
+                if (read == ReplayRead.Envelope) into.Add((item.Seq, item.Json.ToArray()));
+            return into.Count;
+        }
 
         var context = new DaemonContext
         {

@@ -214,7 +214,18 @@ public static class EventParser
                 error = "type is longer than 256 bytes";
                 return false;
             }
-            int n = reader.CopyString(scratch);
+            int n;
+            try
+            {
+                n = reader.CopyString(scratch);
+            }
+            catch (InvalidOperationException)
+            {
+                // An escaped lone surrogate ("\ud800") has no UTF-8 form.
+                type = default;
+                error = "type is not a valid string (lone surrogate escape)";
+                return false;
+            }
             type = scratch[..n];
         }
         else
@@ -227,9 +238,11 @@ public static class EventParser
             error = "type is longer than 256 bytes";
             return false;
         }
-        foreach (byte b in type)
+        for (int i = 0; i < type.Length; i++)
         {
-            if (b < 0x20 || b == 0x7F)
+            byte b = type[i];
+            // C0 controls, DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F).
+            if (b < 0x20 || b == 0x7F || (b == 0xC2 && i + 1 < type.Length && type[i + 1] <= 0x9F))
             {
                 error = "type must not contain control characters";
                 return false;

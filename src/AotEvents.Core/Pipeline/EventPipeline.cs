@@ -12,6 +12,9 @@ public sealed class EventPipelineOptions
     public long RingMaxBytes { get; init; } = 16 * 1024 * 1024;
     public TimeSpan FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(200);
     public long SegmentBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Total JSONL size kept (SPEC §5 <c>EVENTS_MAX_DISK_BYTES</c>); oldest rotated files go first.</summary>
+    public long MaxDiskBytes { get; init; } = 1024L * 1024 * 1024;
     public long MaxQueueBytes { get; init; } = 8 * 1024 * 1024;
     public Func<long>? ClockMicros { get; init; }
 }
@@ -43,6 +46,11 @@ public sealed class EventPipeline : IDisposable
 
     private EventPipeline(EventPipelineOptions options, long lastSeq, Action<string> log)
     {
+        _sessions = new SessionStore(options.DataDir);
+        CaptureSession? saved = _sessions.Load(lastSeq);
+        // session.json is fsync'd at start and stop, so the seqs it knows of were handed out even when a
+        // crash lost their (not yet written) JSONL lines: never give them out again.
+        if (saved is not null) lastSeq = Math.Max(lastSeq, saved.LastSeq);
         Ring = new RingBuffer(options.RingCapacity, options.RingMaxBytes);
         Ring.Reset(lastSeq);
         Writer = new JsonlWriter(new JsonlWriterOptions
@@ -50,12 +58,11 @@ public sealed class EventPipeline : IDisposable
             DataDir = options.DataDir,
             FsyncInterval = options.FsyncInterval,
             SegmentBytes = options.SegmentBytes,
+            MaxDiskBytes = options.MaxDiskBytes,
             MaxQueueBytes = options.MaxQueueBytes,
         }, lastSeq, log);
-        _sessions = new SessionStore(options.DataDir);
         _clockMicros = options.ClockMicros ?? DefaultClockMicros;
         _seq = lastSeq;
-        CaptureSession? saved = _sessions.Load(lastSeq);
         if (saved is not null)
         {
             _last = saved;
@@ -377,6 +384,7 @@ public sealed class EventPipeline : IDisposable
                 lock (_lock)
                 {
                     if (_active != session) continue;
+                    if (_closed) return new SessionOutcome(503, "the daemon is shutting down", null);
                     long seq = _seq + 1;
                     byte[] line = BuildLine(session, seq, drafts.EventJson(draft), -1, out _, out int eventStart)!;
                     Commit(session, seq, line, in draft, eventStart);

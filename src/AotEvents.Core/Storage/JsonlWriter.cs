@@ -19,6 +19,21 @@ public sealed class JsonlWriterOptions
 
     /// <summary>How long to wait before retrying after a failed write (disk full).</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Total size of the JSONL files kept (SPEC §5 <c>EVENTS_MAX_DISK_BYTES</c>): above it the oldest
+    /// rotated segments are deleted (see <see cref="RetentionPolicy"/>).
+    /// </summary>
+    public long MaxDiskBytes { get; init; } = 1024L * 1024 * 1024;
+
+    /// <summary>
+    /// Highest seq S2 acknowledged, when S2 shipping is configured: a rotated segment holding a
+    /// later seq is not deleted. Can also be set later through <see cref="JsonlWriter.ShippedSeq"/>.
+    /// </summary>
+    public Func<long>? ShippedSeq { get; init; }
+
+    /// <summary>Bytes between two entries of a segment's sparse seq → offset index.</summary>
+    public int IndexStride { get; init; } = SegmentIndex.DefaultStride;
 }
 
 /// <summary>
@@ -50,15 +65,22 @@ public sealed class JsonlWriter : IDisposable
     private readonly Thread _thread;
     private long _writtenSeq;
     private long _durableSeq;
+    private long _enqueuedSeq; // highest seq handed to Enqueue; guarded by _queueLock
     private volatile Exception? _fault;
 
     public JsonlWriter(JsonlWriterOptions options, long recoveredLastSeq, Action<string> log)
     {
         _options = options;
         _log = log;
-        _writtenSeq = _durableSeq = recoveredLastSeq;
+        _writtenSeq = _durableSeq = _enqueuedSeq = recoveredLastSeq;
         for (int i = 0; i < _gather.Length; i++) _gather[i] = new List<ReadOnlyMemory<byte>>();
         Directory.CreateDirectory(options.DataDir);
+        Segments = SegmentCatalog.Open(options.DataDir, log, options.IndexStride);
+        ShippedSeq = options.ShippedSeq;
+        Written += _ =>
+        {
+            if (Volatile.Read(ref _writtenWaiters) is not null) WakeWrittenWaiters();
+        };
         _thread = new Thread(Run) { IsBackground = true, Name = "jsonl-writer" };
         _thread.Start();
     }
@@ -82,6 +104,66 @@ public sealed class JsonlWriter : IDisposable
     /// <summary>Raised on the writer thread after envelopes up to the given seq were written (not fsync'd).</summary>
     public event Action<long>? Written;
 
+    /// <summary>The segment files with their sparse indexes (what replay and archive reads use).</summary>
+    public SegmentCatalog Segments { get; }
+
+    /// <summary>
+    /// Highest seq S2 acknowledged while S2 shipping is configured (null otherwise): retention keeps
+    /// rotated segments holding later seqs, even over <see cref="JsonlWriterOptions.MaxDiskBytes"/>.
+    /// </summary>
+    public Func<long>? ShippedSeq { get; set; }
+
+    /// <summary>
+    /// Lowest seq still in the files (older ones were deleted by retention); <see cref="WrittenSeq"/>
+    /// + 1 when the files hold none.
+    /// </summary>
+    public long LowestRetainedSeq
+    {
+        get
+        {
+            long written = WrittenSeq;
+            long lowest = Segments.LowestRetainedSeq;
+            return lowest > 0 && lowest <= written ? lowest : written + 1;
+        }
+    }
+
+    /// <summary>Rotated segment files deleted by retention since start.</summary>
+    public long DeletedSegments => Interlocked.Read(ref _deletedSegments);
+
+    private long _deletedSegments;
+    private bool _overCapLogged;
+    private long _nextBlockedRetentionCheck;
+    private TaskCompletionSource? _writtenWaiters;
+    private readonly object _writtenWaitLock = new();
+
+    /// <summary>
+    /// Completes once envelopes up to <paramref name="seq"/> are written to the files (not
+    /// necessarily fsync'd). All waiters share one task, created only while someone waits.
+    /// </summary>
+    public Task WaitWrittenAsync(long seq)
+    {
+        if (WrittenSeq >= seq) return Task.CompletedTask;
+        Task task;
+        lock (_writtenWaitLock)
+        {
+            _writtenWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            task = _writtenWaiters.Task;
+        }
+        if (WrittenSeq >= seq) WakeWrittenWaiters(); // written between the check and the registration
+        return task;
+    }
+
+    private void WakeWrittenWaiters()
+    {
+        TaskCompletionSource? waiters;
+        lock (_writtenWaitLock)
+        {
+            waiters = _writtenWaiters;
+            _writtenWaiters = null;
+        }
+        waiters?.TrySetResult();
+    }
+
     /// <summary>Blocks the calling publisher while the queue is over its byte bound.</summary>
     public void WaitForRoom()
     {
@@ -101,6 +183,7 @@ public sealed class JsonlWriter : IDisposable
             if (_queueCount == _queue.Length) Array.Resize(ref _queue, _queue.Length * 2);
             _queue[_queueCount++] = envelope;
             _queuedBytes += envelope.Line.Length;
+            _enqueuedSeq = envelope.Seq;
             if (_writerWaiting) Monitor.Pulse(_queueLock);
         }
     }
@@ -127,7 +210,10 @@ public sealed class JsonlWriter : IDisposable
     {
         lock (_queueLock)
         {
-            if (_queueCount == 0 && _durableSeq == _writtenSeq && _fault is null) return Task.CompletedTask;
+            // Compare with the last enqueued seq, not the queue length: a batch the writer has already
+            // taken but not yet written leaves the queue empty while nothing of it is on disk.
+            if (Interlocked.Read(ref _durableSeq) >= _enqueuedSeq && _fault is null) return Task.CompletedTask;
+            if (_disposed) return Task.FromException(new ObjectDisposedException(nameof(JsonlWriter)));
             _flushWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _fsyncRequested = true;
             if (_writerWaiting) Monitor.Pulse(_queueLock);
@@ -195,6 +281,7 @@ public sealed class JsonlWriter : IDisposable
                 Written?.Invoke(last);
             }
 
+            bool fsyncFailed = false;
             if (dirty && (fsyncNow || sinceFsync.Elapsed >= _options.FsyncInterval))
             {
                 if (TryFsync())
@@ -203,11 +290,29 @@ public sealed class JsonlWriter : IDisposable
                     Interlocked.Exchange(ref _durableSeq, Interlocked.Read(ref _writtenSeq));
                     sinceFsync.Restart();
                 }
+                else
+                {
+                    fsyncFailed = true;
+                }
             }
             if (!dirty)
             {
                 durableWaiters?.TrySetResult();
                 flushWaiters?.TrySetResult();
+            }
+            else if (!fsyncFailed)
+            {
+                // Written but not yet due for fsync (no ack=disk waiter, interval not elapsed): the wait
+                // at the top of the loop sleeps until the interval is up or someone asks for an fsync.
+                if (durableWaiters is not null || flushWaiters is not null)
+                {
+                    lock (_queueLock)
+                    {
+                        if (durableWaiters is not null) MergeInto(ref _nextFsync, durableWaiters);
+                        if (flushWaiters is not null) MergeInto(ref _flushWaiters, flushWaiters);
+                        _fsyncRequested = true;
+                    }
+                }
             }
             else
             {
@@ -243,6 +348,7 @@ public sealed class JsonlWriter : IDisposable
         if (count == 0) return true;
         try
         {
+            foreach (var file in _files) file?.BeginBatch();
             for (int i = 0; i < count; i++)
                 _gather[(int)_batch[i].Category].Add(_batch[i].Line);
 
@@ -250,15 +356,20 @@ public sealed class JsonlWriter : IDisposable
             {
                 List<ReadOnlyMemory<byte>> lines = _gather[c];
                 if (lines.Count == 0) continue;
-                SegmentFile file = _files[c] ??= SegmentFile.Open(_options.DataDir, (EventCategory)c);
+                SegmentFile file = _files[c] ??= SegmentFile.Open(_options.DataDir, (EventCategory)c, Segments);
                 file.Append(lines);
-                lines.Clear();
-                if (file.Length >= _options.SegmentBytes)
-                {
-                    file.Rotate();
-                    _files[c] = null;
-                }
             }
+            // The whole batch is on disk: only now do the segments (and readers) learn about it.
+            for (int c = 0; c < _gather.Length; c++)
+            {
+                List<ReadOnlyMemory<byte>> lines = _gather[c];
+                if (lines.Count == 0) continue;
+                SegmentFile file = _files[c]!;
+                Segments.Appended(file.Segment, lines, file.BatchStart);
+                lines.Clear();
+            }
+            RotateFullSegments();
+            EnforceRetention();
             if (_fault is not null)
             {
                 _log("JSONL writes succeed again after: " + _fault.Message);
@@ -283,6 +394,95 @@ public sealed class JsonlWriter : IDisposable
             if (_fault is null) _log("JSONL write failed, publishes are refused until it succeeds: " + e.Message);
             _fault = e;
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Rotates every segment that reached <see cref="JsonlWriterOptions.SegmentBytes"/>. A failed
+    /// rename is logged and retried after the next write; the batch stays written either way.
+    /// </summary>
+    private void RotateFullSegments()
+    {
+        for (int c = 0; c < _files.Length; c++)
+        {
+            SegmentFile? file = _files[c];
+            if (file is null || file.Length < _options.SegmentBytes) continue;
+            _files[c] = null; // the next write opens a new <category>.log (or this one again if the rename failed)
+            try
+            {
+                file.Rotate(Segments);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log($"JSONL rotation of {EventVocabulary.Name((EventCategory)c)}.log failed (retried after the next write): {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// SPEC §5 disk cap: while the JSONL files exceed <see cref="JsonlWriterOptions.MaxDiskBytes"/>,
+    /// deletes rotated segments oldest first (never an active file), keeping those S2 has not
+    /// shipped yet (<see cref="ShippedSeq"/>). Runs on the writer thread after each write.
+    /// </summary>
+    private void EnforceRetention()
+    {
+        long total = Segments.TotalBytes;
+        if (total <= _options.MaxDiskBytes)
+        {
+            _overCapLogged = false;
+            return;
+        }
+        // Over the cap with nothing deletable (S2 behind, or only active files): look again at most
+        // once a second rather than after every write.
+        if (_overCapLogged && Environment.TickCount64 < _nextBlockedRetentionCheck) return;
+
+        long? shipped = null;
+        if (ShippedSeq is { } shippedSeq)
+        {
+            try
+            {
+                shipped = shippedSeq();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                shipped = 0; // unknown: keep everything unshipped rather than lose it
+            }
+        }
+        List<JsonlSegment> rotated = Segments.RotatedByFirstSeq();
+        var candidates = new RetentionCandidate[rotated.Count];
+        for (int i = 0; i < rotated.Count; i++)
+            candidates[i] = new RetentionCandidate(rotated[i].FirstSeq, rotated[i].LastSeq, rotated[i].Length);
+        RetentionPlan plan = RetentionPolicy.Select(candidates, total, _options.MaxDiskBytes, shipped);
+        foreach (int i in plan.Delete)
+        {
+            try
+            {
+                Segments.Delete(rotated[i]);
+                Interlocked.Increment(ref _deletedSegments);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log($"cannot delete {rotated[i].Path} for the disk cap: {e.Message}");
+            }
+        }
+
+        if (Segments.TotalBytes > _options.MaxDiskBytes)
+        {
+            if (!_overCapLogged)
+            {
+                _log(plan.KeptUnshipped > 0
+                    ? $"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}: " +
+                      $"{plan.KeptUnshipped} rotated files ({plan.UnshippedBytes} bytes) are kept because S2 has not " +
+                      $"shipped them yet (shipped through seq {shipped}); they are deleted once it catches up"
+                    : $"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}, " +
+                      "with no rotated file left to delete (the active files are never deleted)");
+                _overCapLogged = true;
+            }
+            _nextBlockedRetentionCheck = Environment.TickCount64 + 1000;
+        }
+        else
+        {
+            _overCapLogged = false;
         }
     }
 
@@ -317,36 +517,46 @@ public sealed class JsonlWriter : IDisposable
         _thread.Join(timeout);
         foreach (var file in _files) file?.Dispose();
         Array.Clear(_files);
+        WakeWrittenWaiters();
     }
 
     /// <summary>The open <c>&lt;category&gt;.log</c> of one category.</summary>
     private sealed class SegmentFile : IDisposable
     {
         private readonly string _dataDir;
-        private readonly EventCategory _category;
         private readonly SafeFileHandle _handle;
         private long _syncedLength;
         private bool _needsSync;
 
-        private SegmentFile(string dataDir, EventCategory category, SafeFileHandle handle, long length)
+        private SegmentFile(string dataDir, SafeFileHandle handle, long length, JsonlSegment segment)
         {
             _dataDir = dataDir;
-            _category = category;
             _handle = handle;
             Length = length;
+            BatchStart = length;
             _syncedLength = length;
+            Segment = segment;
         }
 
         public long Length { get; private set; }
 
-        public static SegmentFile Open(string dataDir, EventCategory category)
+        /// <summary>Length before the batch being written: what a failed batch is cut back to.</summary>
+        public long BatchStart { get; private set; }
+
+        /// <summary>This file in the segment catalog.</summary>
+        public JsonlSegment Segment { get; }
+
+        public static SegmentFile Open(string dataDir, EventCategory category, SegmentCatalog segments)
         {
             string path = JsonlFiles.ActivePath(dataDir, category);
             bool created = !File.Exists(path);
             var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
             if (created) JsonlFiles.SyncDirectory(dataDir);
-            return new SegmentFile(dataDir, category, handle, RandomAccess.GetLength(handle));
+            long length = RandomAccess.GetLength(handle);
+            return new SegmentFile(dataDir, handle, length, segments.OpenActive(category, length));
         }
+
+        public void BeginBatch() => BatchStart = Length;
 
         public void Append(IReadOnlyList<ReadOnlyMemory<byte>> lines)
         {
@@ -357,9 +567,13 @@ public sealed class JsonlWriter : IDisposable
             _needsSync = true;
         }
 
-        /// <summary>Cuts off whatever a failed write may have left after the last good line.</summary>
+        /// <summary>
+        /// Cuts off whatever the failed batch left, including lines of it that did reach this file
+        /// before another file failed: the whole batch is written again.
+        /// </summary>
         public void Rollback()
         {
+            Length = BatchStart;
             try
             {
                 if (RandomAccess.GetLength(_handle) != Length) RandomAccess.SetLength(_handle, Length);
@@ -378,14 +592,14 @@ public sealed class JsonlWriter : IDisposable
             _needsSync = false;
         }
 
-        /// <summary>fsyncs and renames this segment to the next rotated number.</summary>
-        public void Rotate()
+        /// <summary>
+        /// fsyncs, closes and renames this segment to the next rotated number (through the catalog,
+        /// so readers follow it and its index is persisted).
+        /// </summary>
+        public void Rotate(SegmentCatalog segments)
         {
-            Sync();
-            _handle.Dispose();
-            var rotated = JsonlFiles.RotatedSegments(_dataDir, _category);
-            int next = rotated.Count == 0 ? 1 : rotated[^1].Number + 1;
-            File.Move(JsonlFiles.ActivePath(_dataDir, _category), JsonlFiles.RotatedPath(_dataDir, _category, next));
+            Dispose();
+            segments.Rotate(Segment);
             JsonlFiles.SyncDirectory(_dataDir);
         }
 

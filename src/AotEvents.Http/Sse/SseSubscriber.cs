@@ -120,16 +120,87 @@ public sealed class SseSubscriber
     }
 
     /// <summary>
-    /// The cursor fell behind the ring's oldest envelope: report what this subscriber can no longer
-    /// get and continue at the oldest envelope the ring still holds.
+    /// The cursor is older than the ring's oldest envelope (a subscriber that fell behind, or an old
+    /// start position): replay from the JSONL files, merged by seq across categories, until the ring
+    /// holds the next seq again, and return the exact last seq handled, so live delivery goes on with
+    /// no gap and no duplicate (SPEC §4). A seq that left the ring before the writer wrote it is
+    /// waited for, never skipped; only seqs retention deleted from the files become one
+    /// <c>dropped</c> frame per missing range. <c>after_seq=0</c> starts at the oldest retained event,
+    /// so what retention removed before it is not reported. Reading the files takes no lock a
+    /// publisher needs, and memory stays a few small pooled buffers however far behind it is.
     /// </summary>
     private async Task<long> CatchUpAsync(long cursor)
     {
-        long oldest = _pipeline.Ring.OldestSeq;
-        if (oldest <= cursor + 1) return cursor;
-        WriteDropped(cursor + 1, oldest - 1);
-        await SendAsync().ConfigureAwait(false);
-        return oldest - 1;
+        RingBuffer ring = _pipeline.Ring;
+        Storage.JsonlWriter writer = _pipeline.Writer;
+        if (cursor == 0) cursor = Math.Max(0, Storage.EnvelopeCursor.OldestRetainedSeq(ring, writer) - 1);
+        using var reader = new Storage.EnvelopeCursor(ring, writer, cursor);
+        CancellationToken aborted = _stream.Aborted;
+        long keepaliveMs = (long)_keepalive.TotalMilliseconds;
+        long lastSend = Environment.TickCount64;
+        int sinceYield = 0;
+        while (!aborted.IsCancellationRequested)
+        {
+            switch (reader.TryReadFromFiles(out Storage.CursorItem item))
+            {
+                case Storage.CursorRead.Envelope:
+                    if (_filter.Matches(item.Json.Span, item.Category))
+                    {
+                        AppendFrame(item.Seq, item.Json.Span);
+                        Interlocked.Increment(ref _metrics.Replayed);
+                    }
+                    if (_length >= FlushThresholdBytes)
+                    {
+                        await SendAsync().ConfigureAwait(false);
+                        lastSend = Environment.TickCount64;
+                        sinceYield = 0;
+                    }
+                    else if (++sinceYield == 4096)
+                    {
+                        // A filter that skips most of a long replay sends nothing for a while: let
+                        // other work run, and keep the connection visibly alive.
+                        sinceYield = 0;
+                        if (Environment.TickCount64 - lastSend >= keepaliveMs)
+                        {
+                            Append(_format == StreamFormat.EventStream ? KeepaliveComment : "\n"u8);
+                            await SendAsync().ConfigureAwait(false);
+                            lastSend = Environment.TickCount64;
+                        }
+                        else
+                        {
+                            await Task.Yield();
+                        }
+                    }
+                    break;
+
+                case Storage.CursorRead.Gap:
+                    WriteDropped(item.GapFrom, item.GapTo);
+                    break;
+
+                case Storage.CursorRead.Pending:
+                    // Evicted from the ring but not written yet: wait for the writer.
+                    if (_length == 0 && Environment.TickCount64 - lastSend >= keepaliveMs)
+                        Append(_format == StreamFormat.EventStream ? KeepaliveComment : "\n"u8);
+                    if (_length > 0)
+                    {
+                        await SendAsync().ConfigureAwait(false);
+                        lastSend = Environment.TickCount64;
+                    }
+                    try
+                    {
+                        await reader.WaitAsync().WaitAsync(TimeSpan.FromSeconds(1), aborted).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        // Look at the abort token and the keepalive again.
+                    }
+                    break;
+
+                default:
+                    return reader.Position; // the ring holds the next seq, or it is not published yet
+            }
+        }
+        return reader.Position;
     }
 
     private void WriteDropped(long from, long to)

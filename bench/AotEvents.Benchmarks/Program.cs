@@ -1,0 +1,14 @@
+using System.Reflection;
+using BenchmarkDotNet.Running;
+
+namespace AotEvents.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run -c Release --project bench/AotEvents.Benchmarks -- --filter '*'</c> runs everything
+/// (a few minutes on 2 cores: every class uses <see cref="BenchConfig"/>'s short job).
+/// </summary>
+public static class Program
+{
+    public static void Main(string[] args) =>
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new BenchConfig());
+}

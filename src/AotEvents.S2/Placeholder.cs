@@ -1,1 +1,0 @@
-namespace AotEvents.S2; internal static class Placeholder { }

@@ -1,0 +1,467 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using AotEvents.S2.Json;
+
+namespace AotEvents.S2;
+
+/// <summary>
+/// Client of the S2 REST API (openapi.json) for one basin: append, read, check tail, create stream.
+/// Bodies travel as JSON with <c>s2-format: raw</c>, so a record body is the UTF-8 text of an envelope.
+/// Thread-safe; one instance is meant to live as long as the daemon.
+/// </summary>
+/// <remarks>
+/// Every failure surfaces as <see cref="S2Exception"/> (caller cancellation excepted, which stays an
+/// <see cref="OperationCanceledException"/>). The client never retries by itself: the shipper owns
+/// the retry policy (backoff, <see cref="S2Exception.RetryAfter"/>, match_seq_num reconciliation).
+/// </remarks>
+public sealed class S2Client : IDisposable
+{
+    private const string JsonMediaType = "application/json";
+    private const int MaxErrorBodyBytes = 64 * 1024;
+
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        // Envelopes are JSON text: keep '"', '<', non-ASCII etc. as compact as JSON allows.
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        SkipValidation = true,
+    };
+
+    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new(JsonMediaType);
+    private static readonly MediaTypeHeaderValue ContentTypeJson = new(JsonMediaType);
+
+    private readonly HttpClient _http;
+    private readonly AuthenticationHeaderValue _authorization;
+    private readonly TimeSpan _timeout;
+
+    /// <summary>Creates a client with its own connection pool.</summary>
+    public S2Client(S2Options options)
+        : this(options, CreateHandler(options), disposeHandler: true)
+    {
+    }
+
+    /// <summary>Creates a client over a caller-supplied handler (tests, custom connection policy).</summary>
+    public S2Client(S2Options options, HttpMessageHandler handler, bool disposeHandler = false)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(handler);
+        if (string.IsNullOrEmpty(options.AccessToken))
+        {
+            throw new ArgumentException("S2 access token must not be empty", nameof(options));
+        }
+
+        if (options.RequestTimeout <= TimeSpan.Zero && options.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
+        }
+
+        Endpoint = S2Endpoint.Resolve(options);
+        Basin = options.Basin.Trim();
+        _timeout = options.RequestTimeout;
+        _authorization = new AuthenticationHeaderValue("Bearer", options.AccessToken);
+        _http = new HttpClient(handler, disposeHandler)
+        {
+            Timeout = Timeout.InfiniteTimeSpan, // per-request deadline below, to tell timeouts from cancellation
+            DefaultRequestVersion = HttpVersion.Version20, // h2 over TLS when offered, HTTP/1.1 otherwise
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+    }
+
+    /// <summary>The basin this client addresses.</summary>
+    public string Basin { get; }
+
+    /// <summary>Resolved base URL and <c>s2-basin</c> header rule.</summary>
+    public S2Endpoint Endpoint { get; }
+
+    /// <summary>
+    /// Appends <paramref name="bodies"/> (1..1000 records, ≤ 1 MiB metered) atomically, each as one record
+    /// with no headers. With <paramref name="matchSeqNum"/> the append lands only if the stream's tail
+    /// equals it; otherwise 412 → <see cref="S2Exception.IsSeqNumMismatch"/> with the tail in
+    /// <see cref="S2Exception.ExpectedSeqNum"/>.
+    /// </summary>
+    /// <param name="stream">Stream name.</param>
+    /// <param name="bodies">Record bodies: valid UTF-8 text (envelope JSON).</param>
+    /// <param name="matchSeqNum">Required sequence number of the first record, or null.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public async Task<S2AppendAck> AppendAsync(
+        string stream,
+        IReadOnlyList<ReadOnlyMemory<byte>> bodies,
+        long? matchSeqNum,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stream);
+        ArgumentNullException.ThrowIfNull(bodies);
+        if (bodies.Count is 0 or > S2Limits.MaxAppendRecords)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bodies), bodies.Count, "an append carries 1 to 1000 records");
+        }
+
+        long estimate = 64;
+        for (int i = 0; i < bodies.Count; i++)
+        {
+            estimate += bodies[i].Length + 16;
+        }
+
+        using var payload = new PooledBufferWriter((int)Math.Min(estimate + (estimate / 8), 4 * 1024 * 1024));
+        using (var writer = new Utf8JsonWriter(payload, WriterOptions))
+        {
+            JsonSerializer.Serialize(writer, new AppendInputWire { Records = bodies, MatchSeqNum = matchSeqNum }, S2JsonContext.Default.AppendInputWire);
+        }
+
+        using var request = NewRequest(HttpMethod.Post, Endpoint.StreamUrl(stream, "/records"));
+        request.Headers.Add("s2-format", "raw");
+        request.Content = JsonContent(payload.WrittenMemory);
+        S2AppendAck ack = await SendAsync(request, "append", stream, S2JsonContext.Default.S2AppendAck, cancellationToken).ConfigureAwait(false);
+        if (ack.Count != bodies.Count || (matchSeqNum is { } m && ack.Start.SeqNum != m))
+        {
+            throw new S2Exception(
+                $"S2 append on stream '{stream}': ack [{ack.Start.SeqNum}, {ack.End.SeqNum}) does not match {bodies.Count} records at {matchSeqNum?.ToString(CultureInfo.InvariantCulture) ?? "any"}",
+                S2FailureKind.InvalidResponse,
+                200);
+        }
+
+        return ack;
+    }
+
+    /// <summary>
+    /// Reads records (one unary read: at most 1000 records / 1 MiB, fewer with <paramref name="count"/>,
+    /// <paramref name="bytes"/>, <paramref name="until"/>). Starting beyond the tail — or at the tail, since a
+    /// unary read does not wait — is a 416 (<see cref="S2Exception.IsRangeNotSatisfiable"/>, tail in
+    /// <see cref="S2Exception.Tail"/>) unless <paramref name="clamp"/> moves the start to the tail.
+    /// </summary>
+    /// <param name="stream">Stream name.</param>
+    /// <param name="start">Sequence number, timestamp, or offset from the tail.</param>
+    /// <param name="count">Record limit.</param>
+    /// <param name="bytes">Metered bytes limit.</param>
+    /// <param name="until">Exclusive timestamp to stop before.</param>
+    /// <param name="clamp">Start at the tail when the start lies beyond it.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public async Task<S2ReadBatch> ReadAsync(
+        string stream,
+        S2ReadStart start,
+        int? count = null,
+        int? bytes = null,
+        long? until = null,
+        bool clamp = false,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stream);
+        ArgumentOutOfRangeException.ThrowIfNegative(start.Value, nameof(start));
+        string url = BuildReadUrl(Endpoint, stream, start, count, bytes, until, clamp);
+        using var request = NewRequest(HttpMethod.Get, url);
+        request.Headers.Add("s2-format", "raw");
+        S2ReadBatch batch = await SendAsync(request, "read", stream, S2JsonContext.Default.S2ReadBatch, cancellationToken).ConfigureAwait(false);
+        return batch.Records is null ? batch with { Records = [] } : batch;
+    }
+
+    /// <summary>The stream's tail: the next sequence number and the last record's timestamp.</summary>
+    public async Task<S2StreamPosition> CheckTailAsync(string stream, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stream);
+        using var request = NewRequest(HttpMethod.Get, Endpoint.StreamUrl(stream, "/records/tail"));
+        TailResponseWire tail = await SendAsync(request, "check tail", stream, S2JsonContext.Default.TailResponseWire, cancellationToken).ConfigureAwait(false);
+        return tail.Tail ?? throw new S2Exception($"S2 check tail of stream '{stream}': answer has no tail", S2FailureKind.InvalidResponse, 200);
+    }
+
+    /// <summary>
+    /// Creates the stream with the basin's default configuration. Returns true when this call created it,
+    /// false when it already existed (409 <c>resource_already_exists</c> is success).
+    /// </summary>
+    public async Task<bool> CreateStreamAsync(string stream, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stream);
+        using var payload = new PooledBufferWriter(64 + (stream.Length * 3));
+        using (var writer = new Utf8JsonWriter(payload, WriterOptions))
+        {
+            JsonSerializer.Serialize(writer, new CreateStreamRequestWire { Stream = stream }, S2JsonContext.Default.CreateStreamRequestWire);
+        }
+
+        using var request = NewRequest(HttpMethod.Post, Endpoint.StreamsUrl);
+        request.Content = JsonContent(payload.WrittenMemory);
+        try
+        {
+            await SendAsync<object>(request, "create stream", stream, null, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (S2Exception e) when (e.StatusCode == 409 && e.Code is null or "resource_already_exists")
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _http.Dispose();
+
+    /// <summary>The read URL with its query (exposed for tests of the composition).</summary>
+    internal static string BuildReadUrl(S2Endpoint endpoint, string stream, S2ReadStart start, int? count, int? bytes, long? until, bool clamp)
+    {
+        var url = new StringBuilder(endpoint.StreamUrl(stream, "/records"), 160);
+        CultureInfo inv = CultureInfo.InvariantCulture;
+        url.Append('?').Append(start.QueryName).Append('=').Append(start.Value.ToString(inv));
+        if (count is { } c)
+        {
+            url.Append("&count=").Append(c.ToString(inv));
+        }
+
+        if (bytes is { } b)
+        {
+            url.Append("&bytes=").Append(b.ToString(inv));
+        }
+
+        if (until is { } u)
+        {
+            url.Append("&until=").Append(u.ToString(inv));
+        }
+
+        if (clamp)
+        {
+            url.Append("&clamp=true");
+        }
+
+        return url.ToString();
+    }
+
+    /// <summary>
+    /// Server-advised retry delay: <c>retry-after-ms</c> (milliseconds, S2), else the standard
+    /// <c>Retry-After</c> (seconds or HTTP date). Null when absent or unparsable.
+    /// </summary>
+    internal static TimeSpan? ParseRetryAfter(HttpResponseHeaders headers)
+    {
+        if (headers.TryGetValues("retry-after-ms", out IEnumerable<string>? values))
+        {
+            foreach (string value in values)
+            {
+                if (double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double ms)
+                    && ms >= 0 && ms < TimeSpan.MaxValue.TotalMilliseconds)
+                {
+                    return TimeSpan.FromMilliseconds(ms);
+                }
+            }
+        }
+
+        RetryConditionHeaderValue? retryAfter;
+        try
+        {
+            retryAfter = headers.RetryAfter;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+
+        if (retryAfter?.Delta is { } delta)
+        {
+            return delta < TimeSpan.Zero ? TimeSpan.Zero : delta;
+        }
+
+        if (retryAfter?.Date is { } date)
+        {
+            TimeSpan wait = date - DateTimeOffset.UtcNow;
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
+        }
+
+        return null;
+    }
+
+    private static SocketsHttpHandler CreateHandler(S2Options options) => new()
+    {
+        ConnectTimeout = options.ConnectTimeout,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5), // follow DNS changes of the cloud endpoint
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+        AutomaticDecompression = DecompressionMethods.None,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+    };
+
+    private static ReadOnlyMemoryContent JsonContent(ReadOnlyMemory<byte> body)
+    {
+        var content = new ReadOnlyMemoryContent(body);
+        content.Headers.ContentType = ContentTypeJson;
+        return content;
+    }
+
+    private HttpRequestMessage NewRequest(HttpMethod method, string url)
+    {
+        var request = new HttpRequestMessage(method, url);
+        request.Headers.Authorization = _authorization;
+        request.Headers.Accept.Add(AcceptJson);
+        if (Endpoint.BasinHeader is { } basin)
+        {
+            request.Headers.Add("s2-basin", basin);
+        }
+
+        return request;
+    }
+
+    /// <summary>Sends, maps failures to <see cref="S2Exception"/>, and parses a success body (unless <paramref name="typeInfo"/> is null).</summary>
+    private async Task<T> SendAsync<T>(HttpRequestMessage request, string operation, string stream, JsonTypeInfo<T>? typeInfo, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_timeout != Timeout.InfiniteTimeSpan)
+        {
+            deadline.CancelAfter(_timeout);
+        }
+
+        CancellationToken token = deadline.Token;
+        try
+        {
+            using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ToExceptionAsync(response, operation, stream, token).ConfigureAwait(false);
+            }
+
+            if (typeInfo is null)
+            {
+                return default!;
+            }
+
+            Stream body = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                T? value;
+                try
+                {
+                    value = await JsonSerializer.DeserializeAsync(body, typeInfo, token).ConfigureAwait(false);
+                }
+                catch (JsonException e)
+                {
+                    throw new S2Exception($"S2 {operation} on stream '{stream}': unparsable answer: {e.Message}", S2FailureKind.InvalidResponse, (int)response.StatusCode, null, e);
+                }
+
+                return value ?? throw new S2Exception($"S2 {operation} on stream '{stream}': empty answer", S2FailureKind.InvalidResponse, (int)response.StatusCode);
+            }
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new S2Exception($"S2 {operation} on stream '{stream}' timed out after {_timeout.TotalMilliseconds:0} ms", S2FailureKind.Timeout, 0, null, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new S2Exception($"S2 {operation} on stream '{stream}' failed: {e.Message}", S2FailureKind.Network, 0, null, e);
+        }
+        catch (IOException e)
+        {
+            throw new S2Exception($"S2 {operation} on stream '{stream}' failed: {e.Message}", S2FailureKind.Network, 0, null, e);
+        }
+    }
+
+    private static async Task<S2Exception> ToExceptionAsync(HttpResponseMessage response, string operation, string stream, CancellationToken token)
+    {
+        int status = (int)response.StatusCode;
+        TimeSpan? retryAfter = ParseRetryAfter(response.Headers);
+        byte[] body = await ReadLimitedAsync(response.Content, token).ConfigureAwait(false);
+
+        string? code = null;
+        string? message = null;
+        long? expectedSeqNum = null;
+        string? expectedToken = null;
+        S2StreamPosition? tail = null;
+        try
+        {
+            if (body.Length > 0 && body[0] == (byte)'{')
+            {
+                switch (status)
+                {
+                    case 412:
+                        AppendConditionFailedWire? failed = JsonSerializer.Deserialize(body, S2JsonContext.Default.AppendConditionFailedWire);
+                        expectedSeqNum = failed?.SeqNumMismatch;
+                        expectedToken = failed?.FencingTokenMismatch;
+                        code = expectedSeqNum.HasValue ? "seq_num_mismatch" : expectedToken is not null ? "fencing_token_mismatch" : failed?.Code;
+                        message = failed?.Message;
+                        break;
+                    case 416:
+                        TailResponseWire? unwritten = JsonSerializer.Deserialize(body, S2JsonContext.Default.TailResponseWire);
+                        tail = unwritten?.Tail;
+                        code = unwritten?.Code;
+                        message = unwritten?.Message;
+                        break;
+                    default:
+                        ErrorInfoWire? info = JsonSerializer.Deserialize(body, S2JsonContext.Default.ErrorInfoWire);
+                        code = info?.Code;
+                        message = info?.Message;
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not the spec's shape (a proxy's page, a truncated body): fall back to the text.
+        }
+
+        if (message is null && body.Length > 0 && code is null && expectedSeqNum is null && tail is null)
+        {
+            message = Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 512)).Trim();
+        }
+
+        var text = new StringBuilder(128).Append("S2 ").Append(operation).Append(" on stream '").Append(stream).Append("' failed: ")
+            .Append(status.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(response.ReasonPhrase);
+        if (code is not null)
+        {
+            text.Append(" [").Append(code).Append(']');
+        }
+
+        if (expectedSeqNum is { } expected)
+        {
+            text.Append(" expected seq_num ").Append(expected.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (tail is { } t)
+        {
+            text.Append(" tail seq_num ").Append(t.SeqNum.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (!string.IsNullOrEmpty(message))
+        {
+            text.Append(": ").Append(message);
+        }
+
+        return new S2Exception(text.ToString(), S2FailureKind.Response, status, code)
+        {
+            ExpectedSeqNum = expectedSeqNum,
+            ExpectedFencingToken = expectedToken,
+            Tail = tail,
+            RetryAfter = retryAfter,
+        };
+    }
+
+    private static async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken token)
+    {
+        try
+        {
+            Stream stream = await content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                using var buffer = new PooledBufferWriter(1024);
+                while (true)
+                {
+                    Memory<byte> chunk = buffer.GetMemory(4096);
+                    int room = MaxErrorBodyBytes - buffer.WrittenMemory.Length;
+                    if (room <= 0)
+                    {
+                        break;
+                    }
+
+                    int read = await stream.ReadAsync(chunk[..Math.Min(chunk.Length, room)], token).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    buffer.Advance(read);
+                }
+
+                return buffer.WrittenMemory.ToArray();
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            // The status is what matters; a body cut short is just not parsed.
+            return [];
+        }
+    }
+}
