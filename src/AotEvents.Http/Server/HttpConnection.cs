@@ -177,6 +177,11 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
                 _body = default;
                 _requestLength = headLength;
                 long contentLength = _request._contentLength;
+                if (contentLength > _maxBodyBytes)
+                {
+                    await CloseWithErrorAsync(413); // before reading any of it (and before any 100 Continue)
+                    return;
+                }
                 if (_request._chunked || contentLength > 0)
                 {
                     if (!_request._chunked && contentLength <= _end - _requestStart - headLength)
@@ -317,10 +322,6 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadBodyAsync(int headLength, long contentLength)
     {
-        if (contentLength > _maxBodyBytes)
-        {
-            return 413;
-        }
         int length = (int)contentLength;
         bool expectContinue = _request._expectContinue && _request._http11;
         if (headLength + length <= _input!.Length)

@@ -79,9 +79,10 @@ public sealed class SseSubscriber
     private async Task StreamAsync(long cursor)
     {
         RingBuffer ring = _pipeline.Ring;
-        CancellationToken aborted = _stream.Aborted;
         long lastSend = Environment.TickCount64;
-        while (!aborted.IsCancellationRequested)
+        // Not _stream.Aborted: it also fires at shutdown, and a stream must still end after the
+        // last published event is written (SPEC §4). _shutdown ends the loop once drained.
+        while (_stream.IsClientConnected)
         {
             // Drain everything new into as few sends as possible.
             int got;
@@ -139,7 +140,7 @@ public sealed class SseSubscriber
         long keepaliveMs = (long)_keepalive.TotalMilliseconds;
         long lastSend = Environment.TickCount64;
         int sinceYield = 0;
-        while (!aborted.IsCancellationRequested)
+        while (_stream.IsClientConnected && !aborted.IsCancellationRequested)
         {
             switch (reader.TryReadFromFiles(out Storage.CursorItem item))
             {
