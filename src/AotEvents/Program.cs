@@ -63,6 +63,8 @@ internal static class Program
         S2Shipper? shipper = config.S2Enabled
             ? S2Shipper.Create(config, pipeline, ReadFromFiles, message => JsonLog.Info(message))
             : null;
+        // Retention keeps every JSONL segment S2 has not acknowledged yet (SPEC §5, §6).
+        if (shipper is not null) pipeline.Writer.ShippedSeq = () => shipper.AckedSeq;
         IArchiveReader archive = shipper is not null
             ? new S2ArchiveReader(shipper.Client, config.S2Stream, defaultSession)
             : new JsonlArchive(pipeline.Writer, defaultSession);
