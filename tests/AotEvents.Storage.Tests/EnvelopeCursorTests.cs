@@ -126,8 +126,11 @@ public sealed class EnvelopeCursorTests
     {
         using var dir = new TempDir();
         using var pipeline = OpenPipeline(dir.Path, segmentBytes: 16 * 1024, maxDiskBytes: 64 * 1024);
-        Publish(pipeline, 5000, _ => "console.log"); // one category: what is retained is contiguous
-        await pipeline.Writer.FlushAsync();
+        for (int i = 0; i < 50; i++)
+        {
+            Publish(pipeline, 100, _ => "console.log"); // one category: what is retained is contiguous
+            await pipeline.Writer.WaitWrittenAsync(pipeline.LastSeq); // segments near SegmentBytes
+        }
         Assert.True(pipeline.Writer.DeletedSegments > 0);
 
         long oldest = EnvelopeCursor.OldestRetainedSeq(pipeline.Ring, pipeline.Writer);

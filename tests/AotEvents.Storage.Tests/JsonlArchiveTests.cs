@@ -20,9 +20,9 @@ public sealed class JsonlArchiveTests
         for (long seq = 1; seq <= 3000; seq++)
         {
             h.Writer.Enqueue(Envelopes.Make(seq, Envelopes.CategoryOf(seq), seq <= 1500 ? SessionA : SessionB));
-            if (seq % 100 == 0) h.Writer.FlushAsync().Wait();
+            if (seq % 100 == 0) h.Writer.WaitWrittenAsync(seq).Wait();
         }
-        h.Writer.FlushAsync().Wait();
+        h.Writer.WaitWrittenAsync(3000).Wait();
         return h;
     }
 

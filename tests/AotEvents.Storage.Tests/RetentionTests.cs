@@ -13,7 +13,8 @@ public sealed class RetentionTests
     {
         const long cap = 64 * 1024;
         using var h = new WriterHarness(segmentBytes: 16 * 1024, maxDiskBytes: cap);
-        h.Write(1, 3000, _ => EventCategory.Console);
+        h.Write(1, 3000, _ => EventCategory.Console, batch: 10);
+        h.Write(3001, 3001, _ => EventCategory.Console); // the last batch may have rotated the active file
 
         var rotated = JsonlFiles.RotatedSegments(h.Dir.Path, EventCategory.Console);
         Assert.True(h.Writer.DeletedSegments > 0);
@@ -30,6 +31,21 @@ public sealed class RetentionTests
         string firstLine = File.ReadLines(rotated[0].Path).First();
         Assert.Equal(Envelopes.SeqOf(System.Text.Encoding.UTF8.GetBytes(firstLine)), lowest);
         Assert.True(lowest > 1);
+    }
+
+    [Fact]
+    public void The_active_file_is_kept_even_when_it_alone_is_over_the_cap()
+    {
+        const long cap = 1024;
+        using var h = new WriterHarness(segmentBytes: 32 * 1024, maxDiskBytes: cap);
+        h.Write(1, 1000, _ => EventCategory.Page, batch: 10);
+        h.Write(1001, 1010, _ => EventCategory.Page); // after a possible rotation, the active file is over the cap again
+        Assert.True(h.Writer.DeletedSegments > 0);
+        Assert.Empty(JsonlFiles.RotatedSegments(h.Dir.Path, EventCategory.Page));
+        long active = new FileInfo(JsonlFiles.ActivePath(h.Dir.Path, EventCategory.Page)).Length;
+        Assert.True(active > cap);
+        Assert.Equal(active, h.Writer.Segments.TotalBytes);
+        Assert.Equal(1, h.LogCount("no rotated file left to delete"));
     }
 
     [Fact]

@@ -131,26 +131,35 @@ public sealed class JsonlWriter : IDisposable
     public long DeletedSegments => Interlocked.Read(ref _deletedSegments);
 
     private long _deletedSegments;
-    private bool _overCapLogged;
+    private bool _retentionBlocked;
+    private bool _unshippedLogged;
+    private bool _activeOnlyLogged;
     private long _nextBlockedRetentionCheck;
     private TaskCompletionSource? _writtenWaiters;
     private readonly object _writtenWaitLock = new();
 
     /// <summary>
     /// Completes once envelopes up to <paramref name="seq"/> are written to the files (not
-    /// necessarily fsync'd). All waiters share one task, created only while someone waits.
+    /// necessarily fsync'd); faults with <see cref="ObjectDisposedException"/> when the writer closed
+    /// before. Waiters share one task per write, created only while someone waits.
     /// </summary>
-    public Task WaitWrittenAsync(long seq)
+    public Task WaitWrittenAsync(long seq) => WrittenSeq >= seq ? Task.CompletedTask : WaitWrittenSlowAsync(seq);
+
+    private async Task WaitWrittenSlowAsync(long seq)
     {
-        if (WrittenSeq >= seq) return Task.CompletedTask;
-        Task task;
-        lock (_writtenWaitLock)
+        while (true)
         {
-            _writtenWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            task = _writtenWaiters.Task;
+            Task next;
+            lock (_writtenWaitLock)
+            {
+                if (WrittenSeq >= seq) return;
+                if (Volatile.Read(ref _disposed) && !_thread.IsAlive) throw new ObjectDisposedException(nameof(JsonlWriter));
+                _writtenWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                next = _writtenWaiters.Task;
+            }
+            if (WrittenSeq >= seq) return; // written between the check and the registration
+            await next.ConfigureAwait(false);
         }
-        if (WrittenSeq >= seq) WakeWrittenWaiters(); // written between the check and the registration
-        return task;
     }
 
     private void WakeWrittenWaiters()
@@ -342,14 +351,44 @@ public sealed class JsonlWriter : IDisposable
 
     private DateTime _disposeDeadline = DateTime.MaxValue;
 
-    /// <summary>Writes one batch, grouped per file with one gathered write each. False = failed, retry.</summary>
+    /// <summary>
+    /// Writes one batch, grouped per file with one gathered write each. False = failed, retry. A
+    /// batch bigger than a slice (1/8 of <see cref="JsonlWriterOptions.SegmentBytes"/>, 4 KiB..4 MiB)
+    /// is written slice by slice with rotation between them, so a burst cannot make one segment
+    /// many times <c>SegmentBytes</c> (which retention could then only delete whole). A retry after a
+    /// failure resumes at the failed slice: slices already written are not written twice.
+    /// </summary>
     private bool TryWriteBatch(int count)
     {
-        if (count == 0) return true;
+        long sliceBytes = Math.Clamp(_options.SegmentBytes / 8, 4096, 4L * 1024 * 1024);
+        while (_batchDone < count)
+        {
+            int end = _batchDone;
+            long bytes = 0;
+            while (end < count && (end == _batchDone || bytes + _batch[end].Line.Length <= sliceBytes))
+                bytes += _batch[end++].Line.Length;
+            if (!TryWriteSlice(_batchDone, end)) return false;
+            _batchDone = end;
+        }
+        _batchDone = 0;
+        if (_fault is not null)
+        {
+            _log("JSONL writes succeed again after: " + _fault.Message);
+            _fault = null;
+        }
+        return true;
+    }
+
+    /// <summary>Entries of <c>_batch</c> already written by an attempt that failed on a later slice.</summary>
+    private int _batchDone;
+
+    /// <summary>Writes <c>_batch[start..end)</c> whole or, on failure, not at all.</summary>
+    private bool TryWriteSlice(int start, int end)
+    {
         try
         {
             foreach (var file in _files) file?.BeginBatch();
-            for (int i = 0; i < count; i++)
+            for (int i = start; i < end; i++)
                 _gather[(int)_batch[i].Category].Add(_batch[i].Line);
 
             for (int c = 0; c < _gather.Length; c++)
@@ -370,17 +409,12 @@ public sealed class JsonlWriter : IDisposable
             }
             RotateFullSegments();
             EnforceRetention();
-            if (_fault is not null)
-            {
-                _log("JSONL writes succeed again after: " + _fault.Message);
-                _fault = null;
-            }
             return true;
         }
         catch (IOException e)
         {
-            // Nothing of this batch counts as written: files are cut back to their last good
-            // length and the whole batch is written again, so no line is torn or duplicated.
+            // Nothing of this slice counts as written: files are cut back to their last good
+            // length and the slice is written again, so no line is torn or duplicated.
             foreach (var lines in _gather) lines.Clear();
             foreach (var file in _files) file?.Rollback();
             if (_fault is null) _log("JSONL write failed, publishes are refused until it succeeds: " + e.Message);
@@ -411,6 +445,7 @@ public sealed class JsonlWriter : IDisposable
             try
             {
                 file.Rotate(Segments);
+                _nextBlockedRetentionCheck = 0; // a new rotated file may be deletable right away
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -429,12 +464,13 @@ public sealed class JsonlWriter : IDisposable
         long total = Segments.TotalBytes;
         if (total <= _options.MaxDiskBytes)
         {
-            _overCapLogged = false;
+            _retentionBlocked = false;
+            _unshippedLogged = false;
             return;
         }
-        // Over the cap with nothing deletable (S2 behind, or only active files): look again at most
-        // once a second rather than after every write.
-        if (_overCapLogged && Environment.TickCount64 < _nextBlockedRetentionCheck) return;
+        // Over the cap with nothing deletable (S2 behind, or only active files): look again after
+        // the next rotation or at most once a second, rather than after every write.
+        if (_retentionBlocked && Environment.TickCount64 < _nextBlockedRetentionCheck) return;
 
         long? shipped = null;
         if (ShippedSeq is { } shippedSeq)
@@ -466,23 +502,25 @@ public sealed class JsonlWriter : IDisposable
             }
         }
 
-        if (Segments.TotalBytes > _options.MaxDiskBytes)
+        if (plan.KeptUnshipped == 0) _unshippedLogged = false;
+        _retentionBlocked = Segments.TotalBytes > _options.MaxDiskBytes;
+        if (!_retentionBlocked) return;
+        _nextBlockedRetentionCheck = Environment.TickCount64 + 1000;
+        if (plan.KeptUnshipped > 0)
         {
-            if (!_overCapLogged)
-            {
-                _log(plan.KeptUnshipped > 0
-                    ? $"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}: " +
-                      $"{plan.KeptUnshipped} rotated files ({plan.UnshippedBytes} bytes) are kept because S2 has not " +
-                      $"shipped them yet (shipped through seq {shipped}); they are deleted once it catches up"
-                    : $"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}, " +
-                      "with no rotated file left to delete (the active files are never deleted)");
-                _overCapLogged = true;
-            }
-            _nextBlockedRetentionCheck = Environment.TickCount64 + 1000;
+            // Once per episode: until S2 catches up (or the files fit again).
+            if (_unshippedLogged) return;
+            _unshippedLogged = true;
+            _log($"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}: " +
+                 $"{plan.KeptUnshipped} rotated files ({plan.UnshippedBytes} bytes) are kept because S2 has not " +
+                 $"shipped them yet (shipped through seq {shipped}); they are deleted once it catches up");
         }
-        else
+        else if (!_activeOnlyLogged)
         {
-            _overCapLogged = false;
+            // A configuration matter (the cap is smaller than the active files): say it once.
+            _activeOnlyLogged = true;
+            _log($"JSONL files take {Segments.TotalBytes} bytes, over EVENTS_MAX_DISK_BYTES={_options.MaxDiskBytes}, " +
+                 "with no rotated file left to delete (the active files are never deleted)");
         }
     }
 

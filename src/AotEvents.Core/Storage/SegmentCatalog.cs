@@ -93,6 +93,7 @@ public sealed class SegmentCatalog
     private long _nextOrdinal;
     private long _totalBytes;
     private long _indexBytesScanned;
+    private int _unindexed;
 
     private SegmentCatalog(string dataDir, int indexStride, Action<string> log)
     {
@@ -131,6 +132,8 @@ public sealed class SegmentCatalog
             string active = JsonlFiles.ActivePath(dataDir, category);
             if (File.Exists(active)) catalog.LoadExisting(category, 0, active);
         }
+        if (catalog._unindexed > 0)
+            catalog._log($"{catalog._unindexed} rotated JSONL files have a missing or stale index; each is rebuilt on first use");
         return catalog;
     }
 
@@ -162,7 +165,7 @@ public sealed class SegmentCatalog
             else if (length > 0)
             {
                 last = ReadLastSeq(handle, length);
-                if (number > 0) _log($"JSONL index of {path} is missing or stale; it is rebuilt on first use");
+                if (number > 0) _unindexed++;
             }
             segment.SetFirstSeq(first);
             segment.SetLastSeq(last);

@@ -122,13 +122,12 @@ public sealed class SegmentIndex
 
     /// <summary>
     /// Writer side: lines were appended at <paramref name="startOffset"/>. Extends the index when it
-    /// ends exactly there; otherwise (never scanned prefix, or a reader holds the lock) it leaves it
-    /// to a reader's scan. Never blocks the writer.
+    /// ends exactly there; otherwise (a prefix never scanned since start) it leaves the gap to a
+    /// reader's scan. No I/O; readers hold the lock only for a lookup or a merge, never for a scan.
     /// </summary>
     internal void Appended(List<ReadOnlyMemory<byte>> lines, long startOffset)
     {
-        if (!Monitor.TryEnter(_lock)) return;
-        try
+        lock (_lock)
         {
             if (_frontierOffset != startOffset) return;
             long offset = startOffset;
@@ -149,10 +148,6 @@ public sealed class SegmentIndex
             }
             _frontierOffset = offset;
             _frontierSeq = lastSeq;
-        }
-        finally
-        {
-            Monitor.Exit(_lock);
         }
     }
 

@@ -24,11 +24,15 @@ public sealed class S2ArchiveReader(S2Client client, string? fixedStream, Func<s
             : S2ReadStart.AtSeqNum(0);
         long? untilMs = query.UntilMicros is long until ? until / 1000 : null;
         bool filterSession = fixedStream is not null && query.CaptureSessionId is not null;
+        // Unfiltered, a page needs limit records and one more to know whether there is more: do not
+        // read (and pay egress for) 1000 records to answer limit=7.
+        bool filtered = filterSession || query.CategoryMask != EventVocabulary.AllCategoriesMask;
+        int count = filtered ? S2Limits.MaxReadRecords : Math.Clamp(query.Limit + 1, 1, S2Limits.MaxReadRecords);
         try
         {
             for (int reads = 0; reads < MaxReadsPerPage; reads++)
             {
-                S2ReadBatch batch = await client.ReadAsync(stream, start, count: 1000, until: untilMs, clamp: true,
+                S2ReadBatch batch = await client.ReadAsync(stream, start, count: count, until: untilMs, clamp: true,
                     cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (batch.Records.Count == 0) return page; // reached the tail (or until)
                 foreach (S2Record record in batch.Records)

@@ -14,8 +14,11 @@ namespace AotEvents.S2.Shipping;
 /// stream at a time, and appends with <c>match_seq_num</c>. Before the first append to a stream and
 /// after any ambiguous failure (timeout, lost answer, 412) it reads the stream's tail and last
 /// record, so a batch that landed is never appended again and nothing is skipped. Retries back off
-/// exponentially with full jitter and honour <c>retry-after-ms</c>. It holds at most one batch, so
-/// memory stays bounded however long S2 is down.
+/// exponentially with full jitter and honour <c>retry-after-ms</c>. It holds at most one batch (plus
+/// a read-ahead of file lines bounded by MaxBytes), so memory stays bounded however long S2 is down.
+/// <para>Only envelopes the JSONL writer has written are shipped (unless the writer is failing): a
+/// kill -9 loses what was not written yet, and S2 must never hold an event the files lost, or the
+/// seqs handed out again after the restart would be taken for "already shipped".</para>
 /// </summary>
 public sealed class S2Shipper : IEventShipper, IAsyncDisposable
 {
@@ -33,21 +36,29 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
     private readonly List<(long Seq, TaskCompletionSource Done)> _waiters = new();
     private readonly List<Item> _batch = new();
     private readonly List<(long Seq, byte[] Json)> _fileLines = new();
+    private readonly List<(long Seq, byte[] Json)> _probe = new();
     private int _fileLineIndex;
-    private bool _waitingForWriter;
+    private int _fileReadAhead = InitialReadAhead;
+    private Item? _carry; // read but did not fit the previous batch: it starts the next one
     private Task? _loop;
     private long _ackedSeq;
-    private long _shipped, _acked, _retries;
+    private long _shipped, _acked, _retries, _fileReads;
     private long _pendingTsMicros;
     private volatile bool _draining;
 
-    // What the shipper knows about the stream it appends to: next seq_num and last envelope in it.
+    // What the shipper knows about the stream it appends to: the next seq_num, and the seq of the
+    // last envelope in it when that envelope is one of ours (0 otherwise).
     private string? _syncedStream;
     private long _nextSeqNum;
-    private string? _lastSessionInStream;
     private long _lastSeqInStream;
 
-    private readonly record struct Item(long Seq, ReadOnlyMemory<byte> Body, string Stream, string SessionId, long TsMicros);
+    /// <summary>Lines read from the files per read at first; then sized so one read holds about MaxBytes.</summary>
+    private const int InitialReadAhead = 16;
+    private const int MaxReadAhead = 1000;
+
+    private enum ReadState { Got, NotPublished, NotWritten }
+
+    private readonly record struct Item(long Seq, ReadOnlyMemory<byte> Body, string Stream, long TsMicros);
 
     public S2Shipper(S2Client client, ShipperOptions options, EventPipeline pipeline, FileReader readFiles,
         string dataDir, Action<string> log)
@@ -59,6 +70,8 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
         _position = new ShippingPosition(dataDir);
         _log = log;
         _ackedSeq = Math.Min(_position.Load(), pipeline.LastSeq);
+        // Retention must not delete rotated files holding events S2 does not have yet (SPEC §6).
+        pipeline.Writer.ShippedSeq ??= () => AckedSeq;
     }
 
     public static S2Shipper Create(DaemonConfig config, EventPipeline pipeline, FileReader readFiles, Action<string> log)
@@ -83,6 +96,12 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
     public long Shipped => Interlocked.Read(ref _shipped);
     public long Acked => Interlocked.Read(ref _acked);
     public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Reads of the JSONL files (catch-up after falling behind the ring).</summary>
+    internal long FileReads => Interlocked.Read(ref _fileReads);
+
+    /// <summary>Envelopes the shipper holds right now: the batch and the file read-ahead (tests).</summary>
+    internal int HeldRecords => _batch.Count + _fileLines.Count;
 
     public double LagSeconds
     {
@@ -181,70 +200,96 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
         long lingerUntil = 0;
         while (true)
         {
-            bool added = false;
-            while (_batch.Count < _options.MaxRecords && TryRead(next, out Item item))
+            ReadState state;
+            while ((state = TryRead(next, out Item item)) == ReadState.Got)
             {
                 long metered = S2Limits.MeteredBytes(item.Body.Length);
                 if (_batch.Count > 0 && (item.Stream != _batch[0].Stream || bytes + metered > _options.MaxBytes))
-                    return true; // the next one starts a new batch
+                {
+                    _carry = item; // it starts the next batch
+                    return true;
+                }
                 _batch.Add(item);
                 bytes += metered;
                 next = item.Seq;
-                added = true;
                 if (_batch.Count == 1) lingerUntil = Environment.TickCount64 + (long)_options.Linger.TotalMilliseconds;
+                if (_batch.Count >= _options.MaxRecords) return true;
             }
-            if (_batch.Count >= _options.MaxRecords) return true;
             if (_batch.Count > 0 && (Environment.TickCount64 >= lingerUntil || _draining)) return true;
-            if (added) continue;
-            if (stop.IsCancellationRequested) return false;
+            stop.ThrowIfCancellationRequested();
 
-            if (_waitingForWriter)
-            {
-                _waitingForWriter = false;
-                await Task.Delay(10, stop).ConfigureAwait(false);
-                if (_batch.Count == 0) return false;
-                continue;
-            }
-            Task published = _pipeline.Ring.WaitAsync(next);
+            Task wake = state == ReadState.NotWritten
+                ? _pipeline.Writer.WaitWrittenAsync(next + 1)
+                : _pipeline.Ring.WaitAsync(next);
             if (_batch.Count == 0)
             {
                 if (_draining && next >= _pipeline.LastSeq) await Task.Delay(20, stop).ConfigureAwait(false);
-                else await published.WaitAsync(TimeSpan.FromSeconds(1), stop).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                else await WaitQuietlyAsync(wake, TimeSpan.FromSeconds(1), stop).ConfigureAwait(false);
                 return false;
             }
             long wait = lingerUntil - Environment.TickCount64;
-            if (wait > 0)
-                await published.WaitAsync(TimeSpan.FromMilliseconds(wait), stop)
-                    .ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            if (wait > 0) await WaitQuietlyAsync(wake, TimeSpan.FromMilliseconds(wait), stop).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The envelope after <paramref name="afterSeq"/>: from the ring, else from the files.</summary>
-    private bool TryRead(long afterSeq, out Item item)
+    /// <summary>Waits for <paramref name="wake"/> at most <paramref name="timeout"/>; a failed wake (closed writer) waits a little.</summary>
+    private static async Task WaitQuietlyAsync(Task wake, TimeSpan timeout, CancellationToken stop)
+    {
+        try
+        {
+            await wake.WaitAsync(timeout, stop).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+        {
+            await Task.Delay(10, stop).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The envelope after <paramref name="afterSeq"/>: from the ring, else from the files. Only
+    /// written envelopes are returned while the writer is healthy (see the class remarks).
+    /// </summary>
+    private ReadState TryRead(long afterSeq, out Item item)
     {
         long want = afterSeq + 1;
+        item = default;
+        if (_carry is { } carried)
+        {
+            _carry = null;
+            if (carried.Seq == want)
+            {
+                item = carried;
+                return ReadState.Got;
+            }
+        }
+        if (want > _pipeline.Writer.WrittenSeq && _pipeline.Writer.Fault is null)
+            return want > _pipeline.LastSeq ? ReadState.NotPublished : ReadState.NotWritten;
+
         int got = _pipeline.Ring.TryGet(want, out Envelope envelope);
         if (got > 0)
         {
-            item = new Item(envelope.Seq, envelope.JsonMemory, StreamFor(envelope.Session.Id), envelope.Session.Id,
-                ReadTs(envelope.Json));
-            return true;
+            item = new Item(envelope.Seq, envelope.JsonMemory, StreamFor(envelope.Session.Id), ReadTs(envelope.Json));
+            return ReadState.Got;
         }
-        item = default;
-        if (got == 0) return false; // not published yet
+        if (got == 0) return ReadState.NotPublished;
 
-        // Behind the ring: the files hold it (once the writer has written it). Lines are read ahead
-        // in small batches, so a long catch-up costs one file read per batch, not per event.
+        // Behind the ring: the files hold it. Lines are read ahead in batches sized to about MaxBytes,
+        // so a long catch-up costs one file read per batch, not per event, and memory stays bounded
+        // even when the envelopes are large.
         if (_fileLineIndex >= _fileLines.Count || _fileLines[_fileLineIndex].Seq != want)
         {
             _fileLines.Clear();
             _fileLineIndex = 0;
-            _readFiles(afterSeq, Math.Max(_options.MaxRecords, 256), _fileLines);
-            if (_fileLines.Count == 0)
-            {
-                _waitingForWriter = true; // evicted from the ring but not written yet
-                return false;
-            }
+            Interlocked.Increment(ref _fileReads);
+            _readFiles(afterSeq, _fileReadAhead, _fileLines);
+            if (_fileLines.Count == 0) return ReadState.NotWritten; // evicted from the ring, not written yet
+            long lineBytes = 0;
+            foreach (var line in _fileLines) lineBytes += line.Json.Length + 8;
+            _fileReadAhead = (int)Math.Clamp(_options.MaxBytes * _fileLines.Count / Math.Max(1, lineBytes),
+                1, Math.Max(MaxReadAhead, _options.MaxRecords));
             if (_fileLines[0].Seq > want)
             {
                 // Retention deleted events S2 never got (the cap was reached anyway): say so and go on
@@ -253,9 +298,14 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
             }
         }
         var (seq, json) = _fileLines[_fileLineIndex++];
+        if (_fileLineIndex == _fileLines.Count)
+        {
+            _fileLines.Clear(); // do not keep the read-ahead alive while waiting
+            _fileLineIndex = 0;
+        }
         string session = ReadSessionId(json);
-        item = new Item(seq, json, StreamFor(session), session, ReadTs(json));
-        return true;
+        item = new Item(seq, json, StreamFor(session), ReadTs(json));
+        return ReadState.Got;
     }
 
     private string StreamFor(string sessionId) => _options.FixedStream ?? sessionId;
@@ -265,17 +315,18 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
         string stream = _batch[0].Stream;
         Interlocked.Exchange(ref _pendingTsMicros, _batch[0].TsMicros);
         int attempt = 0;
+        int mismatches = 0;
         while (true)
         {
             stop.ThrowIfCancellationRequested();
             try
             {
                 if (_syncedStream != stream) await SyncAsync(stream, stop).ConfigureAwait(false);
-                // Skip what the stream already holds (an earlier append landed but its answer was lost).
+                // Skip what the stream already holds (an earlier append landed but its answer was lost,
+                // or the position on disk was behind). Envelopes go to a stream in seq order, so
+                // everything up to our last envelope in it is there.
                 int skip = 0;
-                while (skip < _batch.Count && _batch[skip].SessionId == _lastSessionInStream &&
-                       _batch[skip].Seq <= _lastSeqInStream)
-                    skip++;
+                while (skip < _batch.Count && _batch[skip].Seq <= _lastSeqInStream) skip++;
                 if (skip == _batch.Count)
                 {
                     MarkAcked(_batch[^1].Seq, 0);
@@ -286,7 +337,6 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
                 Interlocked.Add(ref _shipped, bodies.Length);
                 S2AppendAck ack = await _client.AppendAsync(stream, bodies, _nextSeqNum, stop).ConfigureAwait(false);
                 _nextSeqNum = ack.End.SeqNum;
-                _lastSessionInStream = _batch[^1].SessionId;
                 _lastSeqInStream = _batch[^1].Seq;
                 MarkAcked(_batch[^1].Seq, bodies.Length);
                 return;
@@ -294,7 +344,9 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
             catch (S2Exception e) when (!stop.IsCancellationRequested)
             {
                 _syncedStream = null; // whatever happened, learn the stream's state again
-                if (e.IsSeqNumMismatch) continue; // the tail moved (our lost append landed): re-sync, no wait
+                // The tail moved (our lost append landed, or someone else appended): re-sync at once
+                // the first time; a stream that keeps moving is retried with backoff.
+                if (e.IsSeqNumMismatch && mismatches++ == 0) continue;
                 Interlocked.Increment(ref _retries);
                 TimeSpan delay = e.RetryAfter ?? Backoff(attempt++);
                 if (!e.IsRetryable) delay = _options.MaxBackoff; // auth/config problems: keep trying, slowly
@@ -327,7 +379,6 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
             tail = await _client.CheckTailAsync(stream, stop).ConfigureAwait(false);
         }
         _nextSeqNum = tail.SeqNum;
-        _lastSessionInStream = null;
         _lastSeqInStream = 0;
         if (tail.SeqNum > 0)
         {
@@ -335,12 +386,30 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
                 cancellationToken: stop).ConfigureAwait(false);
             if (last.Records.Count > 0)
             {
-                ReadOnlySpan<byte> body = last.Records[^1].Body.Span;
-                _lastSessionInStream = ReadSessionId(body);
-                _lastSeqInStream = Storage.JsonlRecovery.ReadSeqFast(body);
+                ReadOnlyMemory<byte> body = last.Records[^1].Body;
+                long seq = Storage.JsonlRecovery.ReadSeqFast(body.Span);
+                if (seq > 0 && IsOurs(seq, body.Span)) _lastSeqInStream = seq;
             }
         }
         _syncedStream = stream;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="body"/> is byte for byte our envelope <paramref name="seq"/> (from the
+    /// batch, the ring or the files). A record that is not (someone else's, or written before the data
+    /// directory was reset) says nothing about what of ours the stream holds.
+    /// </summary>
+    private bool IsOurs(long seq, ReadOnlySpan<byte> body)
+    {
+        foreach (Item item in _batch)
+            if (item.Seq == seq) return item.Body.Span.SequenceEqual(body);
+        if (seq > _pipeline.LastSeq) return false;
+        if (_pipeline.Ring.TryGet(seq, out Envelope envelope) > 0) return envelope.Json.SequenceEqual(body);
+        _probe.Clear();
+        _readFiles(seq - 1, 1, _probe);
+        bool ours = _probe.Count == 1 && _probe[0].Seq == seq && _probe[0].Json.AsSpan().SequenceEqual(body);
+        _probe.Clear();
+        return ours;
     }
 
     private void MarkAcked(long seq, int count)
