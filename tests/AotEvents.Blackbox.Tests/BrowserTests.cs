@@ -154,8 +154,9 @@ public sealed class BrowserTests
 
             // Restart the daemon on the same port and data directory: the stream ends, the browser
             // reconnects after `retry: 3000` with Last-Event-ID. Events published before it does must arrive.
-            DaemonProcess restarted = await daemon.RestartAsync();
-            daemon = restarted;
+            DaemonProcess stopped = daemon;
+            daemon = await stopped.RestartAsync();
+            await stopped.DisposeAsync(); // exited; the data directory stays with the new process
             using var http2 = daemon.CreateClient();
             var more = new List<Published>();
             for (int i = 4; i <= 5; i++)
@@ -174,7 +175,7 @@ public sealed class BrowserTests
             Assert.Equal((six.Seq.ToString(), six.Text), (live.GetProperty("lastEventId").GetString()!, live.GetProperty("data").GetString()!));
             // No gap, no duplicate across the reconnect (seq 1 was published before the page opened).
             string[] ids = [.. received.Select(r => r.Id), .. after.Select(r => r.Id), live.GetProperty("lastEventId").GetString()!];
-            Assert.Equal(["2", "3", "4", "5", "6"], ids);
+            Assert.Equal(["2", "3", "4", "5", "6", "7"], ids);
 
             // The reconnect carried Last-Event-ID with the last id the page had seen before the restart.
             var requests = seen.Where(r => r.GetProperty("kind").GetString() == "request").ToList();

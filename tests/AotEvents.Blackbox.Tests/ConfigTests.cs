@@ -94,7 +94,7 @@ public sealed class ConfigTests
             args: ["--max-body-bytes", "2048"]);
         using var http = d.CreateClient();
         await http.StartSessionAsync();
-        ApiResult r = await http.PublishAsync("{\"type\":\"console.log\",\"data\":\"" + new string('x', 3000) + "\"}");
+        ApiResult r = await http.PublishAsync("{\"type\":\"console.log\",\"data\":\"" + new string('x', 10_000) + "\"}");
         Assert.Equal(413, r.Status);
     }
 

@@ -36,6 +36,61 @@ public sealed class HttpProtocolTests
     }
 
     [Fact]
+    public async Task Refused_publishes_keep_the_connection_usable()
+    {
+        await using var d = await DaemonProcess.StartAsync();
+        using var http = d.CreateClient();
+        await http.StartSessionAsync();
+        await using RawConnection c = await RawConnection.OpenAsync(d);
+        byte[] invalidUtf8 = [.. "{\"type\":\"console.log\",\"data\":\""u8, 0xFF, .. "\"}"u8];
+        await c.SendAsync([.. Encoding.ASCII.GetBytes($"POST /events/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {invalidUtf8.Length}\r\n\r\n"), .. invalidUtf8]);
+        Assert.Equal(400, (await c.ReadResponseAsync()).Status);
+        await c.SendAsync(PublishRequest("{\"type\":"));
+        Assert.Equal(400, (await c.ReadResponseAsync()).Status);
+        await c.SendAsync(PublishRequest("""{"type":"console.log","category":"nope"}"""));
+        Assert.Equal(400, (await c.ReadResponseAsync()).Status);
+        await c.SendAsync(PublishRequest("""{"type":"console.log"}"""));
+        RawResponse ok = await c.ReadResponseAsync();
+        Assert.Equal(200, ok.Status);
+        Assert.Equal(1, ok.Json().GetProperty("seq").GetInt64());
+    }
+
+    [Fact]
+    public async Task An_HTTP_1_0_request_is_answered_and_closed()
+    {
+        await using var d = await DaemonProcess.StartAsync();
+        await using RawConnection c = await RawConnection.OpenAsync(d);
+        await c.SendAsync("GET /healthz HTTP/1.0\r\n\r\n");
+        RawResponse r = await c.ReadResponseAsync();
+        Assert.Equal(200, r.Status);
+        var (rest, clean) = await c.ReadToCloseAsync(TimeSpan.FromSeconds(5));
+        Assert.Empty(rest);
+        Assert.True(clean);
+    }
+
+    [Fact]
+    public async Task Idle_keep_alive_connections_are_closed_after_EVENTS_IDLE_TIMEOUT_but_streams_are_not()
+    {
+        await using var d = await DaemonProcess.StartAsync(new Dictionary<string, string> { ["EVENTS_IDLE_TIMEOUT"] = "1s" });
+        using var http = d.CreateClient();
+        await http.StartSessionAsync();
+        await using RawConnection stream = await OpenStreamAsync(d, "/events/stream");
+        await StreamTests.ReadPreambleAsync(stream);
+        await using RawConnection idle = await RawConnection.OpenAsync(d);
+        await idle.SendAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        Assert.Equal(200, (await idle.ReadResponseAsync()).Status);
+        var watch = Stopwatch.StartNew();
+        var (rest, clean) = await idle.ReadToCloseAsync(TimeSpan.FromSeconds(6));
+        Assert.Empty(rest);
+        Assert.True(clean, "an idle close is a FIN, not a reset");
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(4));
+
+        await Task.Delay(1500); // the stream outlives the idle timeout
+        Published p = await http.PublishOkAsync("""{"type":"console.log"}""");
+        await StreamTests.ExpectBytesAsync(stream, Frame(p));
+    }
+
+    [Fact]
     public async Task Twenty_pipelined_publishes_in_one_send_are_answered_in_order()
     {
         await using var d = await DaemonProcess.StartAsync();
@@ -83,7 +138,7 @@ public sealed class HttpProtocolTests
         await c.SendAsync([.. Encoding.ASCII.GetBytes($"{body.Length - at:x}\r\n"), .. body.AsSpan(at), .. "\r\n0\r\nX-Trailer: yes\r\n\r\n"u8]);
         RawResponse r = await c.ReadResponseAsync();
         Assert.Equal(200, r.Status);
-        Assert.Equal($"{{\"capture_session_id\":\"{id}\",\"seq\":1,\"event\":{{\"ts\":", r.BodyText[..(43 + id.Length)]);
+        Assert.StartsWith($"{{\"capture_session_id\":\"{id}\",\"seq\":1,\"event\":{{\"ts\":", r.BodyText);
         Assert.EndsWith(",\"data\":" + json[(json.IndexOf("\"data\":", StringComparison.Ordinal) + 7)..^1] + "}}", r.BodyText);
 
         // The connection is still usable: an NDJSON batch, chunked, right behind it.

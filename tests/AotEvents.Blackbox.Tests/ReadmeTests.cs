@@ -66,7 +66,7 @@ public sealed class ReadmeTests
                     if (line is null) break;
                     lines.Add(line);
                 }
-                Assert.False(p.HasExited, $"`{readme}` exited {(p.HasExited ? p.ExitCode : 0)}: {p.StandardError.ReadToEnd()}");
+                if (p.HasExited) Assert.Fail($"`{readme}` exited {p.ExitCode}: {p.StandardError.ReadToEnd()}");
                 p.Kill(entireProcessTree: true);
                 await p.WaitForExitAsync();
                 outputs.Add((readme, string.Join("\n", lines)));

@@ -26,7 +26,7 @@ public sealed class StreamTests
         byte[] got;
         try
         {
-            got = await c.ReadUntilAsync(all => all.Length >= expected.Length || !Ascii(expected).StartsWith(Ascii(all), StringComparison.Ordinal),
+            got = await c.ReadUntilAsync(all => all.Length >= expected.Length || !expected.AsSpan().StartsWith(all),
                 timeout ?? TimeSpan.FromSeconds(10), "waiting for frames");
         }
         catch (TimeoutException e)
@@ -347,6 +347,47 @@ public sealed class StreamTests
         await ExpectBytesAsync(all, Frame(next));
         await ExpectBytesAsync(mid, Frame(next));
         await ExpectBytesAsync(filtered, Frame(next));
+        using var metricsClient = d.CreateClient();
+        Assert.True(MetricsTests.Value((await metricsClient.GetResultAsync("/metrics")).Text, "replayed") > 0, "replays from the files are counted");
+    }
+
+    [Fact]
+    public async Task Only_events_deleted_by_retention_are_reported_as_one_dropped_frame()
+    {
+        // Tiny segments and disk cap: retention deletes the oldest rotated files while we publish.
+        await using var d = await DaemonProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["EVENTS_RING_CAPACITY"] = "4",
+            ["EVENTS_SEGMENT_BYTES"] = "4096",
+            ["EVENTS_MAX_DISK_BYTES"] = "16384",
+        });
+        using var http = d.CreateClient();
+        await http.StartSessionAsync();
+        var published = new List<Published>();
+        string pad = new('r', 200);
+        for (int i = 0; i < 300; i++)
+            published.Add(await http.PublishOkAsync($"{{\"type\":\"console.log\",\"data\":{{\"i\":{i},\"pad\":\"{pad}\"}}}}", i == 299 ? "?ack=disk" : ""));
+        long onDisk = Directory.GetFiles(d.DataDir, "*.log").Sum(f => new FileInfo(f).Length);
+        Assert.True(onDisk <= 16384 + 4096, $"retention keeps the files near EVENTS_MAX_DISK_BYTES: {onDisk} bytes");
+
+        // after_seq=0: everything still retained, from the oldest retained event, with no `dropped` frame.
+        await using RawConnection all = await OpenStreamAsync(d, "/events/stream?after_seq=0");
+        await ReadPreambleAsync(all);
+        byte[] first = await all.ReadUntilAsync(b => b.AsSpan().IndexOf("\n\n"u8) >= 0);
+        string firstFrame = Ascii(first);
+        Assert.StartsWith("id: ", firstFrame);
+        long oldest = long.Parse(firstFrame[4..firstFrame.IndexOf('\n')]);
+        Assert.InRange(oldest, 2, 299);
+        await ExpectBytesAsync(all, Frames(published[(int)(oldest - 1)..]));
+
+        // A position before that: one `dropped` frame for exactly the missing range, then the rest.
+        await using RawConnection resume = await OpenStreamAsync(d, "/events/stream", "Last-Event-ID: 1");
+        await ReadPreambleAsync(resume);
+        byte[] dropped = Encoding.ASCII.GetBytes($"event: dropped\ndata: {{\"from_seq\":2,\"to_seq\":{oldest - 1},\"count\":{oldest - 2}}}\n\n");
+        await ExpectBytesAsync(resume, [.. dropped, .. Frames(published[(int)(oldest - 1)..])]);
+        Published next = await http.PublishOkAsync("""{"type":"console.log","data":"live"}""");
+        await ExpectBytesAsync(resume, Frame(next));
+        await ExpectBytesAsync(all, Frame(next));
     }
 
     [Fact]
@@ -360,6 +401,10 @@ public sealed class StreamTests
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, d.Port));
         await socket.SendAsync("GET /events/stream HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), SocketFlags.None);
+        // And a subscriber that keeps up: it must not be held back by the slow one.
+        await using RawConnection fast = await OpenStreamAsync(d, "/events/stream");
+        await ReadPreambleAsync(fast);
+        var fastDone = fast.ReadUntilContainsAsync("id: 2000\n", TimeSpan.FromSeconds(30));
         await Task.Delay(300);
 
         string pad = new('p', 900);
@@ -373,6 +418,8 @@ public sealed class StreamTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), "publishing 2000 events took " + watch.Elapsed);
         string[] lines = await JsonlLinesAsync(d.DataDir, "console", 2000, TimeSpan.Zero);
         Assert.Equal(2000, lines.Length);
+        byte[] fastBytes = await fastDone;
+        Assert.StartsWith(string.Concat(lines.Select((l, i) => $"id: {i + 1}\ndata: {l}\n\n")), Ascii(fastBytes) + "\n");
 
         // Now read everything: every event, in order, no `dropped` frame.
         var received = new MemoryStream();

@@ -70,6 +70,13 @@ public sealed class ServerLimitTests
         }
         using (RawClient client = await server.ConnectAsync())
         {
+            // Head and whole body in one send: still refused on the Content-Length.
+            await client.SendAsync("POST /echo HTTP/1.1\r\nContent-Length: 1100\r\n\r\n" + new string('x', 1100));
+            Assert.Equal(413, (await client.ReadResponseAsync()).Status);
+            Assert.True(await client.IsClosedWithinAsync(TimeSpan.FromSeconds(3)));
+        }
+        using (RawClient client = await server.ConnectAsync())
+        {
             await client.SendAsync("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n" + new string('a', 512) + "\r\n");
             await client.SendAsync("200\r\n" + new string('b', 512) + "\r\n");
             await client.SendAsync("1\r\nc\r\n");

@@ -235,4 +235,61 @@ public sealed class ServerProtocolTests
         Assert.DoesNotContain("GET /n/never", server.Handler.Seen);
         Assert.Contains(server.Logs, l => path == "/none" ? l.Contains("without an answer", StringComparison.Ordinal) : l.Contains("boom", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task MixedPipelineSplitAtRandomPointsIsParsedExactly()
+    {
+        await using TestServer server = new();
+        using RawClient client = await server.ConnectAsync();
+        Random random = new(1234);
+        List<string> expected = [];
+        List<byte> wire = [];
+        for (int i = 0; i < 200; i++)
+        {
+            string body = new((char)('a' + (i % 26)), random.Next(0, 6000));
+            string padding = new('p', random.Next(0, 5000)); // heads larger than one 4 KiB buffer now and then
+            string head = $"POST /echo?i={i} HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}\r\n";
+            if (i % 3 == 0)
+            {
+                wire.AddRange(Encoding.ASCII.GetBytes(head + "Transfer-Encoding: chunked\r\n\r\n"));
+                int at = 0;
+                while (at < body.Length)
+                {
+                    int n = Math.Min(random.Next(1, 2000), body.Length - at);
+                    wire.AddRange(Encoding.ASCII.GetBytes(n.ToString("X", System.Globalization.CultureInfo.InvariantCulture) + ";x=y\r\n" + body.Substring(at, n) + "\r\n"));
+                    at += n;
+                }
+                wire.AddRange("0\r\nT: 1\r\n\r\n"u8.ToArray());
+            }
+            else
+            {
+                wire.AddRange(Encoding.ASCII.GetBytes(head + "Content-Length: " + body.Length + "\r\n\r\n" + body));
+            }
+            expected.Add(body);
+        }
+
+        Task reader = Task.Run(async () =>
+        {
+            for (int i = 0; i < expected.Count; i++)
+            {
+                HttpResult response = await client.ReadResponseAsync();
+                Assert.Equal(200, response.Status);
+                Assert.Equal($"i={i}", response.Header("X-Query"));
+                Assert.Equal(expected[i], response.BodyText);
+            }
+        });
+        byte[] bytes = [.. wire];
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            int n = Math.Min(random.Next(1, 3000), bytes.Length - offset);
+            await client.SendAsync(bytes[offset..(offset + n)]);
+            offset += n;
+            if (random.Next(8) == 0)
+            {
+                await Task.Delay(1);
+            }
+        }
+        await reader.WaitAsync(TimeSpan.FromSeconds(20));
+    }
 }

@@ -83,7 +83,7 @@ internal sealed partial class HttpConnection
             stream.MarkClientGone();
             return stream;
         }
-        _ = WatchForDisconnectAsync(stream);
+        _disconnectWatcher = WatchForDisconnectAsync(stream);
         return stream;
     }
 
@@ -91,6 +91,8 @@ internal sealed partial class HttpConnection
     /// Keeps a receive pending while a handler streams: it returns 0 on FIN and throws on RST or when the socket closes,
     /// which is how a vanished client is noticed without writing to it. Bytes the client sends meanwhile are discarded.
     /// </summary>
+    private Task? _disconnectWatcher;
+
     private async Task WatchForDisconnectAsync(HttpStream stream)
     {
         byte[] scratch = new byte[16];

@@ -234,6 +234,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
 
                 if (_stream is not null)
                 {
+                    await EndStreamAsync();
                     return; // a streamed answer ends with the connection
                 }
                 if (!_response.HasStarted)
@@ -475,6 +476,28 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
             }
             total += received;
         }
+    }
+
+    /// <summary>
+    /// Ends a streamed answer cleanly: half-close so the client reads everything and then sees FIN, and wait
+    /// (bounded) for it to close its side. Disposing the socket while the disconnect watcher still has a receive
+    /// pending would otherwise send a reset instead of a close (SPEC §4: streams end cleanly).
+    /// </summary>
+    private async ValueTask EndStreamAsync()
+    {
+        if (_disconnectWatcher is null || !_stream!.IsClientConnected)
+        {
+            return;
+        }
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException)
+        {
+            return;
+        }
+        await Task.WhenAny(_disconnectWatcher, Task.Delay((int)LingerMilliseconds));
     }
 
     private void SetPhase(int phase, long timeoutMs)
