@@ -62,7 +62,17 @@ public sealed class ReadmeTests
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 while (lines.Count < 3 && !p.HasExited)
                 {
-                    string? line = await p.StandardOutput.ReadLineAsync(cts.Token);
+                    // WaitAsync, not the token alone: a pipe read does not always observe cancellation.
+                    string? line;
+                    try
+                    {
+                        line = await p.StandardOutput.ReadLineAsync(cts.Token).AsTask().WaitAsync(cts.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        p.Kill(entireProcessTree: true);
+                        throw new TimeoutException($"`{readme}` printed {lines.Count} lines in 10 s: {string.Join("\n", lines)}");
+                    }
                     if (line is null) break;
                     lines.Add(line);
                 }

@@ -74,7 +74,7 @@ public sealed class JsonlWriter : IDisposable
         _log = log;
         _writtenSeq = _durableSeq = _enqueuedSeq = recoveredLastSeq;
         for (int i = 0; i < _gather.Length; i++) _gather[i] = new List<ReadOnlyMemory<byte>>();
-        Directory.CreateDirectory(options.DataDir);
+        JsonlFiles.PrepareDataDir(options.DataDir); // an unusable directory fails the start, with the reason
         Segments = SegmentCatalog.Open(options.DataDir, log, options.IndexStride);
         ShippedSeq = options.ShippedSeq;
         Written += _ =>
@@ -245,8 +245,14 @@ public sealed class JsonlWriter : IDisposable
                        !(dirty && sinceFsync.Elapsed >= _options.FsyncInterval))
                 {
                     _writerWaiting = true;
-                    TimeSpan wait = dirty ? _options.FsyncInterval - sinceFsync.Elapsed : Timeout.InfiniteTimeSpan;
-                    if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+                    // Clean: sleep until woken (Infinite is -1 ms, so it must not be clamped to 0,
+                    // which would spin a core). Dirty: sleep until the fsync is due.
+                    TimeSpan wait = Timeout.InfiniteTimeSpan;
+                    if (dirty)
+                    {
+                        wait = _options.FsyncInterval - sinceFsync.Elapsed;
+                        if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+                    }
                     Monitor.Wait(_queueLock, wait);
                     _writerWaiting = false;
                 }
