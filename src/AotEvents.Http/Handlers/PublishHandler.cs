@@ -39,8 +39,8 @@ internal sealed class PublishHandler(DaemonContext context)
 
         bool batch;
         ReadOnlySpan<byte> contentType = MediaType(request.GetHeader("Content-Type"u8));
-        if (contentType.IsEmpty || contentType.SequenceEqual("application/json"u8)) batch = false;
-        else if (contentType.SequenceEqual("application/x-ndjson"u8)) batch = true;
+        if (contentType.SequenceEqual("application/x-ndjson"u8)) batch = true;
+        else if (IsJsonLike(contentType)) batch = false;
         else
         {
             Responses.Message(response, 415, "Content-Type must be application/json or application/x-ndjson");
@@ -107,6 +107,16 @@ internal sealed class PublishHandler(DaemonContext context)
             return false;
         }
     }
+
+    /// <summary>
+    /// A single event is JSON whatever the client called it: no Content-Type, application/json (or
+    /// <c>+json</c>), and what <c>curl -d</c> sends by default (form-urlencoded) or text/plain. The body is
+    /// validated as JSON either way; other media types (multipart, binary) are refused with 415.
+    /// </summary>
+    private static bool IsJsonLike(ReadOnlySpan<byte> mediaType) =>
+        mediaType.IsEmpty || mediaType.SequenceEqual("application/json"u8) || mediaType.EndsWith("+json"u8) ||
+        System.Text.Ascii.EqualsIgnoreCase(mediaType, "application/x-www-form-urlencoded"u8) ||
+        System.Text.Ascii.EqualsIgnoreCase(mediaType, "text/plain"u8);
 
     /// <summary>The media type of a Content-Type value, lower-cased parameters and spaces ignored.</summary>
     private static ReadOnlySpan<byte> MediaType(ReadOnlySpan<byte> header)
