@@ -112,6 +112,8 @@ internal static class Program
         }
         shipper?.Start();
         using var heartbeat = new StreamHeartbeat(pipeline.Ring, TimeSpan.FromSeconds(1));
+        using var heapBudget = new HeapBudget(() => pipeline.Ring.Bytes + pipeline.Writer.QueuedBytes,
+            TimeSpan.FromMilliseconds(100));
 
         var fields = new List<KeyValuePair<string, string>>(config.Describe())
         {
