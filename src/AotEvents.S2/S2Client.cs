@@ -1,11 +1,13 @@
+using System.Buffers;
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using AotEvents.S2.Json;
+using AotEvents.S2.Transport;
 
 namespace AotEvents.S2;
 
@@ -24,6 +26,8 @@ public sealed class S2Client : IDisposable
     private const string JsonMediaType = "application/json";
     private const int MaxErrorBodyBytes = 64 * 1024;
 
+    private static readonly string[] HttpDateFormats = ["r", "dddd, dd'-'MMM'-'yy HH':'mm':'ss 'GMT'", "ddd MMM d HH':'mm':'ss yyyy"];
+
     private static readonly JsonWriterOptions WriterOptions = new()
     {
         // Envelopes are JSON text: keep '"', '<', non-ASCII etc. as compact as JSON allows.
@@ -31,27 +35,26 @@ public sealed class S2Client : IDisposable
         SkipValidation = true,
     };
 
-    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new(JsonMediaType);
-    private static readonly MediaTypeHeaderValue ContentTypeJson = new(JsonMediaType);
-
-    private readonly HttpClient _http;
-    private readonly AuthenticationHeaderValue _authorization;
+    private readonly IS2HttpTransport _transport;
+    private readonly string _authorization;
     private readonly TimeSpan _timeout;
 
-    /// <summary>Creates a client with its own connection pool.</summary>
+    /// <summary>Creates a client with its own keep-alive connection pool (HTTP/1.1, TLS for https).</summary>
     public S2Client(S2Options options)
-        : this(options, CreateHandler(options), disposeHandler: true)
+        : this(options, static (endpoint, o) => new S2HttpConnectionPool(
+            S2HttpOrigin.FromUrl(endpoint.BaseUrl),
+            new S2HttpPoolOptions { ConnectTimeout = o.ConnectTimeout }))
     {
     }
 
-    /// <summary>Creates a client over a caller-supplied handler (tests, custom connection policy).</summary>
-    public S2Client(S2Options options, HttpMessageHandler handler, bool disposeHandler = false)
+    /// <summary>Creates a client over another transport (tests: canned answers, connection policy).</summary>
+    internal S2Client(S2Options options, Func<S2Endpoint, S2Options, IS2HttpTransport> transport)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(handler);
-        if (string.IsNullOrEmpty(options.AccessToken))
+        ArgumentNullException.ThrowIfNull(transport);
+        if (string.IsNullOrEmpty(options.AccessToken) || !S2HttpHeaders.IsValidValue(options.AccessToken))
         {
-            throw new ArgumentException("S2 access token must not be empty", nameof(options));
+            throw new ArgumentException("S2 access token must be non-empty printable ASCII", nameof(options));
         }
 
         if (options.RequestTimeout <= TimeSpan.Zero && options.RequestTimeout != Timeout.InfiniteTimeSpan)
@@ -59,16 +62,21 @@ public sealed class S2Client : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
         }
 
+        if (options.ConnectTimeout <= TimeSpan.Zero && options.ConnectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "ConnectTimeout must be positive");
+        }
+
         Endpoint = S2Endpoint.Resolve(options);
+        if (Endpoint.BasinHeader is { } basin && !S2HttpHeaders.IsValidValue(basin))
+        {
+            throw new ArgumentException("S2 basin must be printable ASCII", nameof(options));
+        }
+
         Basin = options.Basin.Trim();
         _timeout = options.RequestTimeout;
-        _authorization = new AuthenticationHeaderValue("Bearer", options.AccessToken);
-        _http = new HttpClient(handler, disposeHandler)
-        {
-            Timeout = Timeout.InfiniteTimeSpan, // per-request deadline below, to tell timeouts from cancellation
-            DefaultRequestVersion = HttpVersion.Version20, // h2 over TLS when offered, HTTP/1.1 otherwise
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-        };
+        _authorization = "Bearer " + options.AccessToken;
+        _transport = transport(Endpoint, options);
     }
 
     /// <summary>The basin this client addresses.</summary>
@@ -112,9 +120,7 @@ public sealed class S2Client : IDisposable
             JsonSerializer.Serialize(writer, new AppendInputWire { Records = bodies, MatchSeqNum = matchSeqNum }, S2JsonContext.Default.AppendInputWire);
         }
 
-        using var request = NewRequest(HttpMethod.Post, Endpoint.StreamUrl(stream, "/records"));
-        request.Headers.Add("s2-format", "raw");
-        request.Content = JsonContent(payload.WrittenMemory);
+        S2HttpRequest request = NewRequest("POST", Endpoint.StreamUrl(stream, "/records"), payload.WrittenMemory);
         S2AppendAck ack = await SendAsync(request, "append", stream, S2JsonContext.Default.S2AppendAck, cancellationToken).ConfigureAwait(false);
         if (ack.Count != bodies.Count || (matchSeqNum is { } m && ack.Start.SeqNum != m))
         {
@@ -152,8 +158,7 @@ public sealed class S2Client : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(stream);
         ArgumentOutOfRangeException.ThrowIfNegative(start.Value, nameof(start));
         string url = BuildReadUrl(Endpoint, stream, start, count, bytes, until, clamp);
-        using var request = NewRequest(HttpMethod.Get, url);
-        request.Headers.Add("s2-format", "raw");
+        S2HttpRequest request = NewRequest("GET", url);
         S2ReadBatch batch = await SendAsync(request, "read", stream, S2JsonContext.Default.S2ReadBatch, cancellationToken).ConfigureAwait(false);
         return batch.Records is null ? batch with { Records = [] } : batch;
     }
@@ -162,7 +167,7 @@ public sealed class S2Client : IDisposable
     public async Task<S2StreamPosition> CheckTailAsync(string stream, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(stream);
-        using var request = NewRequest(HttpMethod.Get, Endpoint.StreamUrl(stream, "/records/tail"));
+        S2HttpRequest request = NewRequest("GET", Endpoint.StreamUrl(stream, "/records/tail"), format: false);
         TailResponseWire tail = await SendAsync(request, "check tail", stream, S2JsonContext.Default.TailResponseWire, cancellationToken).ConfigureAwait(false);
         return tail.Tail ?? throw new S2Exception($"S2 check tail of stream '{stream}': answer has no tail", S2FailureKind.InvalidResponse, 200);
     }
@@ -180,8 +185,7 @@ public sealed class S2Client : IDisposable
             JsonSerializer.Serialize(writer, new CreateStreamRequestWire { Stream = stream }, S2JsonContext.Default.CreateStreamRequestWire);
         }
 
-        using var request = NewRequest(HttpMethod.Post, Endpoint.StreamsUrl);
-        request.Content = JsonContent(payload.WrittenMemory);
+        S2HttpRequest request = NewRequest("POST", Endpoint.StreamsUrl, payload.WrittenMemory, format: false);
         try
         {
             await SendAsync<object>(request, "create stream", stream, null, cancellationToken).ConfigureAwait(false);
@@ -194,7 +198,7 @@ public sealed class S2Client : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _transport.Dispose();
 
     /// <summary>The read URL with its query (exposed for tests of the composition).</summary>
     internal static string BuildReadUrl(S2Endpoint endpoint, string stream, S2ReadStart start, int? count, int? bytes, long? until, bool clamp)
@@ -229,36 +233,34 @@ public sealed class S2Client : IDisposable
     /// Server-advised retry delay: <c>retry-after-ms</c> (milliseconds, S2), else the standard
     /// <c>Retry-After</c> (seconds or HTTP date). Null when absent or unparsable.
     /// </summary>
-    internal static TimeSpan? ParseRetryAfter(HttpResponseHeaders headers)
+    internal static TimeSpan? ParseRetryAfter(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
-        if (headers.TryGetValues("retry-after-ms", out IEnumerable<string>? values))
+        foreach (KeyValuePair<string, string> header in headers)
         {
-            foreach (string value in values)
+            if (string.Equals(header.Key, "retry-after-ms", StringComparison.OrdinalIgnoreCase)
+                && double.TryParse(header.Value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double ms)
+                && ms >= 0 && ms < TimeSpan.MaxValue.TotalMilliseconds)
             {
-                if (double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double ms)
-                    && ms >= 0 && ms < TimeSpan.MaxValue.TotalMilliseconds)
-                {
-                    return TimeSpan.FromMilliseconds(ms);
-                }
+                return TimeSpan.FromMilliseconds(ms);
             }
         }
 
-        RetryConditionHeaderValue? retryAfter;
-        try
-        {
-            retryAfter = headers.RetryAfter;
-        }
-        catch (FormatException)
+        string? retryAfter = S2HttpHeaders.Get(headers, "Retry-After")?.Trim();
+        if (string.IsNullOrEmpty(retryAfter))
         {
             return null;
         }
 
-        if (retryAfter?.Delta is { } delta)
+        // delta-seconds (1*DIGIT) or an HTTP-date (RFC 9110 §10.2.3; IMF-fixdate and the two obsolete forms).
+        if (retryAfter.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
         {
-            return delta < TimeSpan.Zero ? TimeSpan.Zero : delta;
+            return int.TryParse(retryAfter, NumberStyles.None, CultureInfo.InvariantCulture, out int seconds)
+                ? TimeSpan.FromSeconds(seconds)
+                : null;
         }
 
-        if (retryAfter?.Date is { } date)
+        if (DateTimeOffset.TryParseExact(retryAfter, HttpDateFormats, CultureInfo.InvariantCulture,
+                DateTimeStyles.AllowWhiteSpaces | DateTimeStyles.AssumeUniversal, out DateTimeOffset date))
         {
             TimeSpan wait = date - DateTimeOffset.UtcNow;
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
@@ -267,38 +269,31 @@ public sealed class S2Client : IDisposable
         return null;
     }
 
-    private static SocketsHttpHandler CreateHandler(S2Options options) => new()
+    private S2HttpRequest NewRequest(string method, string url, ReadOnlyMemory<byte>? content = null, bool format = true)
     {
-        ConnectTimeout = options.ConnectTimeout,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5), // follow DNS changes of the cloud endpoint
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
-        AutomaticDecompression = DecompressionMethods.None,
-        AllowAutoRedirect = false,
-        UseCookies = false,
-    };
-
-    private static ReadOnlyMemoryContent JsonContent(ReadOnlyMemory<byte> body)
-    {
-        var content = new ReadOnlyMemoryContent(body);
-        content.Headers.ContentType = ContentTypeJson;
-        return content;
-    }
-
-    private HttpRequestMessage NewRequest(HttpMethod method, string url)
-    {
-        var request = new HttpRequestMessage(method, url);
-        request.Headers.Authorization = _authorization;
-        request.Headers.Accept.Add(AcceptJson);
+        var request = new S2HttpRequest(method, url, Endpoint.TargetStart) { Content = content };
+        request.AddHeader("Authorization", _authorization);
+        request.AddHeader("Accept", JsonMediaType);
         if (Endpoint.BasinHeader is { } basin)
         {
-            request.Headers.Add("s2-basin", basin);
+            request.AddHeader("s2-basin", basin);
+        }
+
+        if (format)
+        {
+            request.AddHeader("s2-format", "raw");
+        }
+
+        if (content is not null)
+        {
+            request.AddHeader("Content-Type", JsonMediaType);
         }
 
         return request;
     }
 
     /// <summary>Sends, maps failures to <see cref="S2Exception"/>, and parses a success body (unless <paramref name="typeInfo"/> is null).</summary>
-    private async Task<T> SendAsync<T>(HttpRequestMessage request, string operation, string stream, JsonTypeInfo<T>? typeInfo, CancellationToken cancellationToken)
+    private async Task<T> SendAsync<T>(S2HttpRequest request, string operation, string stream, JsonTypeInfo<T>? typeInfo, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (_timeout != Timeout.InfiniteTimeSpan)
@@ -307,9 +302,11 @@ public sealed class S2Client : IDisposable
         }
 
         CancellationToken token = deadline.Token;
+        int status = 0;
         try
         {
-            using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+            using S2HttpResponse response = await _transport.SendAsync(request, token).ConfigureAwait(false);
+            status = response.StatusCode;
             if (!response.IsSuccessStatusCode)
             {
                 throw await ToExceptionAsync(response, operation, stream, token).ConfigureAwait(false);
@@ -317,44 +314,78 @@ public sealed class S2Client : IDisposable
 
             if (typeInfo is null)
             {
+                await DrainAsync(response.Body, token).ConfigureAwait(false);
                 return default!;
             }
 
-            Stream body = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
-            await using (body.ConfigureAwait(false))
+            T? value;
+            try
             {
-                T? value;
-                try
-                {
-                    value = await JsonSerializer.DeserializeAsync(body, typeInfo, token).ConfigureAwait(false);
-                }
-                catch (JsonException e)
-                {
-                    throw new S2Exception($"S2 {operation} on stream '{stream}': unparsable answer: {e.Message}", S2FailureKind.InvalidResponse, (int)response.StatusCode, null, e);
-                }
-
-                return value ?? throw new S2Exception($"S2 {operation} on stream '{stream}': empty answer", S2FailureKind.InvalidResponse, (int)response.StatusCode);
+                value = await JsonSerializer.DeserializeAsync(response.Body, typeInfo, token).ConfigureAwait(false);
             }
+            catch (JsonException e)
+            {
+                throw new S2Exception($"S2 {operation} on stream '{stream}': unparsable answer: {e.Message}", S2FailureKind.InvalidResponse, status, null, e);
+            }
+
+            return value ?? throw new S2Exception($"S2 {operation} on stream '{stream}': empty answer", S2FailureKind.InvalidResponse, status);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new S2Exception($"S2 {operation} on stream '{stream}' timed out after {_timeout.TotalMilliseconds:0} ms", S2FailureKind.Timeout, 0, null, e);
+            throw TimedOut(operation, stream, e);
         }
-        catch (HttpRequestException e)
+        catch (S2HttpProtocolException e)
         {
-            throw new S2Exception($"S2 {operation} on stream '{stream}' failed: {e.Message}", S2FailureKind.Network, 0, null, e);
+            throw new S2Exception($"S2 {operation} on stream '{stream}': invalid HTTP answer: {e.Message}", S2FailureKind.InvalidResponse, status, null, e);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or SocketException or AuthenticationException)
         {
+            // A socket aborted by the deadline may surface as an I/O error rather than a cancellation.
+            cancellationToken.ThrowIfCancellationRequested();
+            if (token.IsCancellationRequested)
+            {
+                throw TimedOut(operation, stream, e);
+            }
+
             throw new S2Exception($"S2 {operation} on stream '{stream}' failed: {e.Message}", S2FailureKind.Network, 0, null, e);
         }
     }
 
-    private static async Task<S2Exception> ToExceptionAsync(HttpResponseMessage response, string operation, string stream, CancellationToken token)
+    private S2Exception TimedOut(string operation, string stream, Exception e)
+        => new($"S2 {operation} on stream '{stream}' timed out after {_timeout.TotalMilliseconds:0} ms", S2FailureKind.Timeout, 0, null, e);
+
+    /// <summary>Reads a small body to its end so the connection can be reused; the answer already counts.</summary>
+    private static async Task DrainAsync(Stream body, CancellationToken token)
     {
-        int status = (int)response.StatusCode;
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            for (int total = 0; total < MaxErrorBodyBytes;)
+            {
+                int read = await body.ReadAsync(scratch, token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                total += read;
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The connection is closed instead of reused.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private static async Task<S2Exception> ToExceptionAsync(S2HttpResponse response, string operation, string stream, CancellationToken token)
+    {
+        int status = response.StatusCode;
         TimeSpan? retryAfter = ParseRetryAfter(response.Headers);
-        byte[] body = await ReadLimitedAsync(response.Content, token).ConfigureAwait(false);
+        byte[] body = await ReadLimitedAsync(response.Body, token).ConfigureAwait(false);
 
         string? code = null;
         string? message = null;
@@ -429,38 +460,34 @@ public sealed class S2Client : IDisposable
         };
     }
 
-    private static async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken token)
+    private static async Task<byte[]> ReadLimitedAsync(Stream stream, CancellationToken token)
     {
         try
         {
-            Stream stream = await content.ReadAsStreamAsync(token).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
+            using var buffer = new PooledBufferWriter(1024);
+            while (true)
             {
-                using var buffer = new PooledBufferWriter(1024);
-                while (true)
+                Memory<byte> chunk = buffer.GetMemory(4096);
+                int room = MaxErrorBodyBytes - buffer.WrittenMemory.Length;
+                if (room <= 0)
                 {
-                    Memory<byte> chunk = buffer.GetMemory(4096);
-                    int room = MaxErrorBodyBytes - buffer.WrittenMemory.Length;
-                    if (room <= 0)
-                    {
-                        break;
-                    }
-
-                    int read = await stream.ReadAsync(chunk[..Math.Min(chunk.Length, room)], token).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    buffer.Advance(read);
+                    break;
                 }
 
-                return buffer.WrittenMemory.ToArray();
+                int read = await stream.ReadAsync(chunk[..Math.Min(chunk.Length, room)], token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                buffer.Advance(read);
             }
+
+            return buffer.WrittenMemory.ToArray();
         }
-        catch (Exception e) when (e is HttpRequestException or IOException)
+        catch (IOException)
         {
-            // The status is what matters; a body cut short is just not parsed.
+            // The status is what matters; a body cut short (or malformed) is just not parsed.
             return [];
         }
     }

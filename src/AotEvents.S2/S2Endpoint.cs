@@ -22,6 +22,7 @@ public sealed class S2Endpoint
     {
         BaseUrl = baseUrl;
         BasinHeader = basinHeader;
+        TargetStart = baseUrl.IndexOf('/', baseUrl.IndexOf("://", StringComparison.Ordinal) + 3);
     }
 
     /// <summary>Base URL without trailing slash, e.g. <c>https://my-basin.b.s2.dev/v1</c>.</summary>
@@ -29,6 +30,9 @@ public sealed class S2Endpoint
 
     /// <summary>Value for the <c>s2-basin</c> header, or null when it is not sent.</summary>
     public string? BasinHeader { get; }
+
+    /// <summary>Where the path starts in <see cref="BaseUrl"/> and every URL built from it (the request target).</summary>
+    internal int TargetStart { get; }
 
     /// <summary>Resolves <paramref name="options"/> into a base URL and the header rule.</summary>
     /// <exception cref="ArgumentException">The basin is empty or the endpoint is not an http(s) URL.</exception>

@@ -26,6 +26,6 @@ public sealed class S2Options
     /// <summary>Deadline for one request, response body included. Expiry is a retryable timeout.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Deadline for establishing a TCP/TLS connection (only used by the client's own handler).</summary>
+    /// <summary>Deadline for establishing a connection: DNS, TCP connect and TLS handshake (within <see cref="RequestTimeout"/>). Expiry is a retryable network error.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -51,6 +51,11 @@ public sealed class StreamTap : IAsyncDisposable
 
     public bool Closed => _closed;
 
+    /// <summary>True when the daemon ended the stream with a FIN (not a reset).</summary>
+    public bool EndedCleanly => _endedCleanly;
+
+    private volatile bool _endedCleanly;
+
     /// <summary>While true the socket is not read at all.</summary>
     public volatile bool Paused;
 
@@ -112,7 +117,11 @@ public sealed class StreamTap : IAsyncDisposable
                 }
                 if (buffer.Length - end < _chunk) Array.Resize(ref buffer, Math.Max(buffer.Length * 2, end + _chunk));
                 int n = await _socket.ReceiveAsync(buffer.AsMemory(end, _chunk), SocketFlags.None, _cts.Token);
-                if (n == 0) break;
+                if (n == 0)
+                {
+                    _endedCleanly = true;
+                    break;
+                }
                 end += n;
                 if (!headDone)
                 {

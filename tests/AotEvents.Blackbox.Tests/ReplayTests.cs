@@ -222,4 +222,33 @@ public sealed class ReplayTests
         Assert.Equal(scan.Seqs, tap.Seqs.Where(s => s >= scan.MinSeq));
         Assert.Equal(tap.Dropped.Sum(f => f.Count), await MetricAsync(http, "aotevents_events_dropped_total"));
     }
+
+    [Fact]
+    public async Task At_shutdown_a_subscriber_still_catching_up_from_the_files_gets_every_event_then_a_clean_end()
+    {
+        await using var d = await DaemonProcess.StartAsync(new Dictionary<string, string> { ["EVENTS_RING_CAPACITY"] = "1024" });
+        using var http = d.CreateClient();
+        await http.StartSessionAsync();
+        long last = 0;
+        for (int b = 0; b < 100; b++) (_, last) = await PublishBatchAsync(http, Batch(1000, i => MixedTypes[i % 4], 60));
+        // The subscriber stops reading while the daemon serves it from the files (~20 MB to go), the
+        // daemon is told to stop, then the subscriber reads on at full speed.
+        await using var tap = await StreamTap.OpenAsync(d, "/events/stream?after_seq=0", startAfter: 0,
+            receiveBuffer: 16 * 1024, readChunk: 16 * 1024, readDelayMs: 1);
+        await tap.WaitForAsync(1000, TimeSpan.FromSeconds(10));
+        tap.Paused = true;
+        await Task.Delay(200);
+        Assert.True(tap.Position < last - 50_000, $"the subscriber is already at {tap.Position}");
+        d.Signal("TERM");
+        await Task.Delay(300);
+        tap.ReadDelayMs = 0;
+        tap.Paused = false;
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!tap.Closed && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.True(tap.Closed, $"the stream did not end (at seq {tap.Position})");
+        Assert.Null(tap.Error);
+        Assert.Equal(last, tap.Position); // every event up to the last one
+        Assert.True(tap.EndedCleanly, "the stream was reset, not ended");
+        Assert.Equal(0, await d.StopAsync(TimeSpan.FromSeconds(10)));
+    }
 }

@@ -1,3 +1,4 @@
+using AotEvents.S2.Transport;
 using S2StandIn;
 
 namespace AotEvents.S2.Tests;
@@ -257,19 +258,19 @@ public sealed class ClientAgainstStandInTests : IAsyncLifetime
     {
         // {basin}.b.s2.test resolves nowhere: connect every such name to the stand-in instead.
         int port = _standIn.Port;
-        var handler = new SocketsHttpHandler
+        var pool = new S2HttpPoolOptions
         {
-            ConnectCallback = async (context, token) =>
+            ConnectCallback = async (host, _, token) =>
             {
+                Assert.Equal("host-style-basin.b.s2.test", host);
                 var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
                 await socket.ConnectAsync(System.Net.IPAddress.Loopback, port, token);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                return socket;
             },
         };
         using var hostStyle = new S2Client(
             new S2Options { Basin = "host-style-basin", AccessToken = TestSupport.Token, Endpoint = $"http://{{basin}}.b.s2.test:{port}", SendBasinHeader = false },
-            handler,
-            disposeHandler: true);
+            (endpoint, _) => new S2HttpConnectionPool(S2HttpOrigin.FromUrl(endpoint.BaseUrl), pool));
         string stream = TestSupport.NewStream();
         _standIn.ClearRequests();
 

@@ -236,7 +236,7 @@ public sealed class FaultInjectionTests : IAsyncLifetime
 
         Assert.Equal(S2FailureKind.Network, e.Kind);
         Assert.True(e.IsRetryable);
-        Assert.IsType<HttpRequestException>(e.InnerException);
+        Assert.IsType<System.Net.Sockets.SocketException>(e.InnerException);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using AotEvents.S2.Transport;
 using S2StandIn;
 
 namespace AotEvents.S2.Tests;
@@ -29,11 +30,9 @@ internal static class TestSupport
             Endpoint = standIn.Endpoint,
             RequestTimeout = timeout ?? TimeSpan.FromSeconds(10),
         };
-        var handler = new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = reuseConnections ? Timeout.InfiniteTimeSpan : TimeSpan.Zero,
-        };
-        return new S2Client(options, handler, disposeHandler: true);
+        return new S2Client(options, (endpoint, o) => new S2HttpConnectionPool(
+            S2HttpOrigin.FromUrl(endpoint.BaseUrl),
+            new S2HttpPoolOptions { ConnectTimeout = o.ConnectTimeout, ReuseConnections = reuseConnections }));
     }
 
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on.</summary>
@@ -98,22 +97,27 @@ internal static class TestSupport
     }
 }
 
-/// <summary>A handler that records requests and answers with a canned response.</summary>
-internal sealed class RecordingHandler : HttpMessageHandler
+/// <summary>A transport that records requests and answers with a canned response.</summary>
+internal sealed class RecordingTransport : IS2HttpTransport
 {
-    private readonly Func<HttpRequestMessage, HttpResponseMessage> _respond;
+    private readonly Func<S2HttpRequest, S2HttpResponse> _respond;
 
-    public RecordingHandler(Func<HttpRequestMessage, HttpResponseMessage> respond) => _respond = respond;
+    public RecordingTransport(Func<S2HttpRequest, S2HttpResponse> respond) => _respond = respond;
 
-    public List<(HttpRequestMessage Request, string? Body)> Requests { get; } = [];
+    public List<(S2HttpRequest Request, string? Body)> Requests { get; } = [];
 
-    public static HttpResponseMessage Respond(HttpStatusCode status, string body, string contentType = "application/json")
-        => new(status) { Content = new StringContent(body, Encoding.UTF8, contentType) };
+    public static S2HttpResponse Respond(HttpStatusCode status, string body, string contentType = "application/json", params (string Name, string Value)[] headers)
+        => new((int)status, status.ToString(), [new("Content-Type", contentType), .. headers.Select(h => new KeyValuePair<string, string>(h.Name, h.Value))],
+            new MemoryStream(Encoding.UTF8.GetBytes(body)));
 
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    public Task<S2HttpResponse> SendAsync(S2HttpRequest request, CancellationToken cancellationToken)
     {
-        string? body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken);
+        string? body = request.Content is { } content ? Encoding.UTF8.GetString(content.Span) : null;
         Requests.Add((request, body));
-        return _respond(request);
+        return Task.FromResult(_respond(request));
+    }
+
+    public void Dispose()
+    {
     }
 }

@@ -1,49 +1,53 @@
 using System.Net;
-using System.Net.Http.Headers;
+using AotEvents.S2.Transport;
 
 namespace AotEvents.S2.Tests;
 
 /// <summary>The client's wire format and error mapping, checked against canned answers.</summary>
 public class WireAndErrorTests
 {
-    private static S2Client Client(RecordingHandler handler, string? endpoint = "http://s2.test:8080")
-        => new(new S2Options { Basin = "wire-basin", AccessToken = "secret-token", Endpoint = endpoint }, handler);
+    private static S2Client Client(RecordingTransport transport, string? endpoint = "http://s2.test:8080")
+        => new(new S2Options { Basin = "wire-basin", AccessToken = "secret-token", Endpoint = endpoint }, (_, _) => transport);
+
+    private static string[] Values(S2HttpRequest request, string name)
+        => [.. request.Headers.Where(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value)];
 
     private const string Ack = """{"start":{"seq_num":5,"timestamp":100},"end":{"seq_num":7,"timestamp":101},"tail":{"seq_num":7,"timestamp":101}}""";
 
     [Fact]
     public async Task Append_sends_bearer_basin_header_raw_format_and_the_spec_body()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.OK, Ack));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.OK, Ack));
+        using S2Client client = Client(transport);
 
         S2AppendAck ack = await client.AppendAsync("events", TestSupport.Bodies("""{"seq":1,"q":"a\"b"}""", "héllo <&> ✓"), matchSeqNum: 5);
 
         Assert.Equal(new S2StreamPosition(5, 100), ack.Start);
         Assert.Equal(new S2StreamPosition(7, 101), ack.End);
         Assert.Equal(2, ack.Count);
-        (HttpRequestMessage request, string? body) = Assert.Single(handler.Requests);
-        Assert.Equal(HttpMethod.Post, request.Method);
-        Assert.Equal("http://s2.test:8080/v1/streams/events/records", request.RequestUri!.ToString());
-        Assert.Equal(new AuthenticationHeaderValue("Bearer", "secret-token"), request.Headers.Authorization);
-        Assert.Equal("wire-basin", Assert.Single(request.Headers.GetValues("s2-basin")));
-        Assert.Equal("raw", Assert.Single(request.Headers.GetValues("s2-format")));
-        Assert.Equal("application/json", request.Content!.Headers.ContentType!.MediaType);
+        (S2HttpRequest request, string? body) = Assert.Single(transport.Requests);
+        Assert.Equal("POST", request.Method);
+        Assert.Equal("http://s2.test:8080/v1/streams/events/records", request.Url);
+        Assert.Equal(["Bearer secret-token"], Values(request, "Authorization"));
+        Assert.Equal(["application/json"], Values(request, "Accept"));
+        Assert.Equal("wire-basin", Assert.Single(Values(request, "s2-basin")));
+        Assert.Equal("raw", Assert.Single(Values(request, "s2-format")));
+        Assert.Equal("application/json", Assert.Single(Values(request, "Content-Type")));
         Assert.Equal("""{"records":[{"body":"{\"seq\":1,\"q\":\"a\\\"b\"}"},{"body":"héllo <&> ✓"}],"match_seq_num":5}""", body);
     }
 
     [Fact]
     public async Task Append_without_match_seq_num_omits_it_and_default_endpoint_sends_no_basin_header()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.OK,
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.OK,
             """{"start":{"seq_num":0,"timestamp":1},"end":{"seq_num":1,"timestamp":1},"tail":{"seq_num":1,"timestamp":1}}"""));
-        using S2Client client = Client(handler, endpoint: null);
+        using S2Client client = Client(transport, endpoint: null);
 
         await client.AppendAsync("s", TestSupport.Bodies("x"), matchSeqNum: null);
 
-        (HttpRequestMessage request, string? body) = Assert.Single(handler.Requests);
-        Assert.Equal("https://wire-basin.b.s2.dev/v1/streams/s/records", request.RequestUri!.ToString());
-        Assert.False(request.Headers.Contains("s2-basin"));
+        (S2HttpRequest request, string? body) = Assert.Single(transport.Requests);
+        Assert.Equal("https://wire-basin.b.s2.dev/v1/streams/s/records", request.Url);
+        Assert.Empty(Values(request, "s2-basin"));
         Assert.Equal("""{"records":[{"body":"x"}]}""", body);
     }
 
@@ -51,22 +55,22 @@ public class WireAndErrorTests
     public async Task Create_stream_posts_the_name_and_treats_already_exists_as_success()
     {
         int calls = 0;
-        var handler = new RecordingHandler(_ => ++calls == 1
-            ? RecordingHandler.Respond(HttpStatusCode.Created, """{"name":"s","created_at":"2026-01-01T00:00:00Z"}""")
-            : RecordingHandler.Respond(HttpStatusCode.Conflict, """{"code":"resource_already_exists","message":"exists"}"""));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => ++calls == 1
+            ? RecordingTransport.Respond(HttpStatusCode.Created, """{"name":"s","created_at":"2026-01-01T00:00:00Z"}""")
+            : RecordingTransport.Respond(HttpStatusCode.Conflict, """{"code":"resource_already_exists","message":"exists"}"""));
+        using S2Client client = Client(transport);
 
         Assert.True(await client.CreateStreamAsync("s"));
         Assert.False(await client.CreateStreamAsync("s"));
-        Assert.Equal("http://s2.test:8080/v1/streams", handler.Requests[0].Request.RequestUri!.ToString());
-        Assert.Equal("""{"stream":"s"}""", handler.Requests[0].Body);
+        Assert.Equal("http://s2.test:8080/v1/streams", transport.Requests[0].Request.Url);
+        Assert.Equal("""{"stream":"s"}""", transport.Requests[0].Body);
     }
 
     [Fact]
     public async Task Conflict_other_than_already_exists_is_an_error()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.Conflict, """{"code":"stream_deletion_pending","message":"being deleted"}"""));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.Conflict, """{"code":"stream_deletion_pending","message":"being deleted"}"""));
+        using S2Client client = Client(transport);
 
         S2Exception e = await Assert.ThrowsAsync<S2Exception>(() => client.CreateStreamAsync("s"));
         Assert.Equal("stream_deletion_pending", e.Code);
@@ -77,8 +81,8 @@ public class WireAndErrorTests
     public async Task Read_decodes_escaped_bodies_to_exact_utf8_bytes()
     {
         const string batch = """{"records":[{"seq_num":3,"timestamp":9,"body":"{\"a\":\"\\u00e9\\n\"}"},{"seq_num":4,"timestamp":10,"headers":[["k","v"]],"body":"plain"},{"seq_num":5,"timestamp":10}],"tail":{"seq_num":6,"timestamp":10}}""";
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.OK, batch));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.OK, batch));
+        using S2Client client = Client(transport);
 
         S2ReadBatch read = await client.ReadAsync("s", S2ReadStart.AtSeqNum(3), count: 3);
 
@@ -87,14 +91,14 @@ public class WireAndErrorTests
         Assert.Equal("plain", TestSupport.Text(read.Records[1].Body));
         Assert.True(read.Records[2].Body.IsEmpty);
         Assert.Equal(new S2StreamPosition(6, 10), read.Tail);
-        Assert.Equal("raw", Assert.Single(handler.Requests[0].Request.Headers.GetValues("s2-format")));
+        Assert.Equal("raw", Assert.Single(Values(transport.Requests[0].Request, "s2-format")));
     }
 
     [Fact]
     public async Task Error_info_is_parsed_into_status_code_and_message()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.NotFound, """{"code":"stream_not_found","message":"stream `s` not found"}"""));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.NotFound, """{"code":"stream_not_found","message":"stream `s` not found"}"""));
+        using S2Client client = Client(transport);
 
         S2Exception e = await Assert.ThrowsAsync<S2Exception>(() => client.CheckTailAsync("s"));
         Assert.Equal(404, e.StatusCode);
@@ -107,8 +111,8 @@ public class WireAndErrorTests
     [Fact]
     public async Task A_non_json_error_page_keeps_the_status_and_text()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.BadGateway, "<html>bad gateway</html>", "text/html"));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.BadGateway, "<html>bad gateway</html>", "text/html"));
+        using S2Client client = Client(transport);
 
         S2Exception e = await Assert.ThrowsAsync<S2Exception>(() => client.AppendAsync("s", TestSupport.Bodies("x"), 0));
         Assert.Equal(502, e.StatusCode);
@@ -120,8 +124,8 @@ public class WireAndErrorTests
     [Fact]
     public async Task Fencing_token_mismatch_is_parsed()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.PreconditionFailed, """{"fencing_token_mismatch":"other"}"""));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.PreconditionFailed, """{"fencing_token_mismatch":"other"}"""));
+        using S2Client client = Client(transport);
 
         S2Exception e = await Assert.ThrowsAsync<S2Exception>(() => client.AppendAsync("s", TestSupport.Bodies("x"), 0));
         Assert.Equal("fencing_token_mismatch", e.Code);
@@ -132,8 +136,8 @@ public class WireAndErrorTests
     [Fact]
     public async Task A_garbled_success_body_is_a_retryable_invalid_response()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.OK, """{"start":{"seq_num":"""));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.OK, """{"start":{"seq_num":"""));
+        using S2Client client = Client(transport);
 
         S2Exception e = await Assert.ThrowsAsync<S2Exception>(() => client.AppendAsync("s", TestSupport.Bodies("x"), 0));
         Assert.Equal(S2FailureKind.InvalidResponse, e.Kind);
@@ -143,8 +147,8 @@ public class WireAndErrorTests
     [Fact]
     public async Task An_ack_that_does_not_cover_the_batch_is_an_invalid_response()
     {
-        var handler = new RecordingHandler(_ => RecordingHandler.Respond(HttpStatusCode.OK, Ack)); // acks 2 records at 5
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => RecordingTransport.Respond(HttpStatusCode.OK, Ack)); // acks 2 records at 5
+        using S2Client client = Client(transport);
 
         S2Exception count = await Assert.ThrowsAsync<S2Exception>(() => client.AppendAsync("s", TestSupport.Bodies("only one"), 5));
         S2Exception position = await Assert.ThrowsAsync<S2Exception>(() => client.AppendAsync("s", TestSupport.Bodies("a", "b"), 4));
@@ -157,14 +161,14 @@ public class WireAndErrorTests
     [Fact]
     public async Task Invalid_arguments_are_refused_before_any_request()
     {
-        var handler = new RecordingHandler(_ => throw new InvalidOperationException("no request expected"));
-        using S2Client client = Client(handler);
+        var transport = new RecordingTransport(_ => throw new InvalidOperationException("no request expected"));
+        using S2Client client = Client(transport);
 
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.AppendAsync("s", [], 0));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.AppendAsync("s", new ReadOnlyMemory<byte>[1001], 0));
         await Assert.ThrowsAsync<ArgumentException>(() => client.AppendAsync("", TestSupport.Bodies("x"), 0));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.ReadAsync("s", S2ReadStart.AtSeqNum(-1)));
-        Assert.Empty(handler.Requests);
+        Assert.Empty(transport.Requests);
     }
 
     [Theory]
@@ -206,27 +210,26 @@ public class WireAndErrorTests
     [InlineData(null, null, null)]
     public void Retry_after_prefers_retry_after_ms_then_retry_after_seconds(string? ms, string? seconds, double? expectedMs)
     {
-        using var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+        var headers = new List<KeyValuePair<string, string>>();
         if (ms is not null)
         {
-            response.Headers.TryAddWithoutValidation("retry-after-ms", ms);
+            headers.Add(new("retry-after-ms", ms));
         }
 
         if (seconds is not null)
         {
-            response.Headers.TryAddWithoutValidation("Retry-After", seconds);
+            headers.Add(new("Retry-After", seconds));
         }
 
-        TimeSpan? parsed = S2Client.ParseRetryAfter(response.Headers);
+        TimeSpan? parsed = S2Client.ParseRetryAfter(headers);
         Assert.Equal(expectedMs, parsed?.TotalMilliseconds);
     }
 
     [Fact]
     public void Retry_after_as_http_date_becomes_the_remaining_wait()
     {
-        using var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
-        response.Headers.RetryAfter = new RetryConditionHeaderValue(DateTimeOffset.UtcNow.AddSeconds(30));
-        TimeSpan? parsed = S2Client.ParseRetryAfter(response.Headers);
+        string date = DateTimeOffset.UtcNow.AddSeconds(30).ToString("r", System.Globalization.CultureInfo.InvariantCulture);
+        TimeSpan? parsed = S2Client.ParseRetryAfter([new("Retry-After", date)]);
         Assert.InRange(parsed!.Value.TotalSeconds, 25, 31);
     }
 

@@ -76,7 +76,7 @@ public sealed class EventPipeline : IDisposable
     /// </summary>
     public static EventPipeline Open(EventPipelineOptions options, Action<string> log)
     {
-        Directory.CreateDirectory(options.DataDir);
+        JsonlFiles.PrepareDataDir(options.DataDir); // creates it, or stops the start with a plain reason
         long lastSeq = JsonlRecovery.RecoverLastSeq(options.DataDir, log);
         return new EventPipeline(options, lastSeq, log);
     }

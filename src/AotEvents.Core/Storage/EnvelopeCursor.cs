@@ -202,7 +202,9 @@ public sealed class EnvelopeCursor : IDisposable
     /// </summary>
     public Task WaitAsync() => _last switch
     {
-        CursorRead.Pending => _writer.WaitWrittenAsync(Position + 1),
+        // With a replay open, what it waits for is the writer writing past the replay's bound (a hole
+        // before the bound is reported once its end is known, see JsonlReplay.TryRead).
+        CursorRead.Pending => _writer.WaitWrittenAsync(Math.Max(Position, _replay?.BoundSeq ?? 0) + 1),
         CursorRead.Idle or CursorRead.Ring => _ring.WaitAsync(Position),
         _ => Task.CompletedTask,
     };

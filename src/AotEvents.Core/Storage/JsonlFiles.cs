@@ -46,6 +46,52 @@ public static partial class JsonlFiles
     }
 
     /// <summary>
+    /// Creates the data directory if needed and checks that files can be created in it, so an
+    /// unusable directory stops the start with a message that says why (SPEC §8) instead of refusing
+    /// every publish later. Throws <see cref="IOException"/> with a plain-language message; the
+    /// runtime's own messages are resource keys in the AOT build (<c>IO_PathNotFound_Path</c>).
+    /// </summary>
+    public static void PrepareDataDir(string dataDir)
+    {
+        string full = Path.GetFullPath(dataDir);
+        try
+        {
+            Directory.CreateDirectory(full);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(DescribeCreateFailure(full, e), e);
+        }
+        string probe = Path.Combine(full, ".aotevents-write-check");
+        try
+        {
+            using (File.OpenHandle(probe, FileMode.Create, FileAccess.Write)) { }
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException("files cannot be created in it (" +
+                (e is UnauthorizedAccessException ? "permission denied" : e.Message) + ")", e);
+        }
+    }
+
+    private static string DescribeCreateFailure(string full, Exception e)
+    {
+        // Walk up to the first path that exists: a regular file there is the usual mistake.
+        for (string? p = full; !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p))
+        {
+            if (File.Exists(p)) return p == full ? "it is a regular file, not a directory" : $"{p} is a regular file, not a directory";
+            if (Directory.Exists(p)) break;
+        }
+        return e switch
+        {
+            UnauthorizedAccessException => "it cannot be created (permission denied)",
+            DirectoryNotFoundException or FileNotFoundException => "it cannot be created (a parent is missing or not a directory)",
+            _ => "it cannot be created (" + e.Message + ")",
+        };
+    }
+
+    /// <summary>
     /// fsyncs a directory so that files created or renamed in it survive a crash (a file's own
     /// fsync does not persist its directory entry).
     /// </summary>

@@ -13,7 +13,10 @@ public enum ReplayRead
     /// <summary>Seqs <see cref="ReplayItem.GapFrom"/>..<see cref="ReplayItem.GapTo"/> are in no file (deleted by retention).</summary>
     Gap,
 
-    /// <summary>Everything up to <see cref="JsonlReplay.BoundSeq"/> was read; <see cref="JsonlReplay.Refresh()"/> to go on.</summary>
+    /// <summary>
+    /// Everything up to <see cref="JsonlReplay.BoundSeq"/> was read (or, over a writer, only a hole is
+    /// left before it, reported once the writer has written past the bound); <see cref="JsonlReplay.Refresh()"/> to go on.
+    /// </summary>
     End,
 }
 
@@ -130,15 +133,37 @@ public sealed class JsonlReplay : IDisposable
     public ReplayRead TryRead(out ReplayItem item)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        CategoryStream? best = null;
-        foreach (var stream in _streams)
+        CategoryStream? best;
+        while (true)
         {
-            if (stream is null || !stream.TryPeek()) continue;
-            if (best is null || stream.HeadSeq < best.HeadSeq) best = stream;
+            best = null;
+            foreach (var stream in _streams)
+            {
+                if (stream is null || !stream.TryPeek()) continue;
+                if (best is null || stream.HeadSeq < best.HeadSeq) best = stream;
+            }
+            // Nothing left up to the bound but a hole: the hole may go on past the bound (retention
+            // deleted what a slow reader had not read yet). Look at what the writer has written since
+            // before reporting it, so one run of missing seqs is one gap, not one per refresh.
+            if (best is null && _reportGaps && _position < _bound && _writer is not null && _writer.WrittenSeq > _bound)
+            {
+                Refresh();
+                continue;
+            }
+            break;
         }
 
         if (best is null)
         {
+            if (_reportGaps && _position < _bound && _writer is not null)
+            {
+                // Over a live writer a hole is reported once its end is known (the next seq the files
+                // hold): until the writer writes past the bound, End. The writer deletes old segments
+                // while it writes, before it publishes the new WrittenSeq, so a hole that seems to end
+                // at the bound may well go on, and reporting it now would split one run into two gaps.
+                item = default;
+                return ReplayRead.End;
+            }
             if (_reportGaps && _position < _bound)
             {
                 item = new ReplayItem(_position + 1, _bound);

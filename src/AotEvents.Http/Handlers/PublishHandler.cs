@@ -59,7 +59,7 @@ internal sealed class PublishHandler(DaemonContext context)
         if (ack == AckLevel.Disk)
         {
             Task durable = context.Pipeline.Writer.WaitDurableAsync(outcome.LastSeq);
-            if (!durable.IsCompleted && !await Completes(durable).ConfigureAwait(false))
+            if (!durable.IsCompleted && !await CompletesUnlessDiskFails(durable).ConfigureAwait(false))
             {
                 Responses.Message(response, 507, $"accepted as seq {outcome.LastSeq} but not yet on disk: " +
                     (context.Pipeline.Writer.Fault?.Message ?? "fsync did not complete in time"));
@@ -93,6 +93,32 @@ internal sealed class PublishHandler(DaemonContext context)
         {
             response.Write(200, Responses.Json, outcome.Envelope.Json);
         }
+    }
+
+    /// <summary>
+    /// Waits for the fsync, but answers at once (false) when the writer reports a failure meanwhile:
+    /// a disk that filled up should not keep an ack=disk publisher waiting for the whole timeout.
+    /// </summary>
+    private async Task<bool> CompletesUnlessDiskFails(Task durable)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (waited.Elapsed < AckTimeout)
+        {
+            if (context.Pipeline.Writer.Fault is not null) return false;
+            try
+            {
+                await durable.WaitAsync(TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+        return false;
     }
 
     private static async Task<bool> Completes(Task task)

@@ -140,7 +140,11 @@ public sealed class SseSubscriber
         long keepaliveMs = (long)_keepalive.TotalMilliseconds;
         long lastSend = Environment.TickCount64;
         int sinceYield = 0;
-        while (_stream.IsClientConnected && !aborted.IsCancellationRequested)
+        // Aborted also fires when shutdown starts. A subscriber still catching up then goes on to the
+        // last event like a live one (SPEC §4: streams end after the last event is written), within the
+        // server's drain time; returning here instead would only send StreamAsync straight back (the
+        // ring still lacks the next seq), a busy loop until the drain timeout reset the connection.
+        while (_stream.IsClientConnected && (!aborted.IsCancellationRequested || _stream.IsShuttingDown))
         {
             switch (reader.TryReadFromFiles(out Storage.CursorItem item))
             {
@@ -189,7 +193,9 @@ public sealed class SseSubscriber
                     }
                     try
                     {
-                        await reader.WaitAsync().WaitAsync(TimeSpan.FromSeconds(1), aborted).ConfigureAwait(false);
+                        // At shutdown the writer still runs until the streams are drained: keep waiting for it.
+                        CancellationToken gone = _stream.IsShuttingDown ? CancellationToken.None : aborted;
+                        await reader.WaitAsync().WaitAsync(TimeSpan.FromSeconds(1), gone).ConfigureAwait(false);
                     }
                     catch (TimeoutException)
                     {

@@ -154,7 +154,20 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
             {
             }
         }
-        _position.Save(AckedSeq);
+        SavePosition(AckedSeq);
+    }
+
+    /// <summary>Saves the position; a failure is logged, never thrown (it is only a hint, see <see cref="ShippingPosition"/>).</summary>
+    private void SavePosition(long seq)
+    {
+        try
+        {
+            _position.Save(seq);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log("could not save the S2 position (it is only a hint): " + e.Message);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -417,14 +430,7 @@ public sealed class S2Shipper : IEventShipper, IAsyncDisposable
         Interlocked.Add(ref _acked, count);
         Interlocked.Exchange(ref _ackedSeq, seq);
         Interlocked.Exchange(ref _pendingTsMicros, 0);
-        try
-        {
-            _position.Save(seq);
-        }
-        catch (IOException e)
-        {
-            _log("could not save the S2 position (it is only a hint): " + e.Message);
-        }
+        SavePosition(seq);
         lock (_waitLock)
         {
             for (int i = _waiters.Count - 1; i >= 0; i--)

@@ -21,9 +21,9 @@ public sealed class ShippingPosition
             string text = File.ReadAllText(_path).Trim();
             return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long seq) ? seq : 0;
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return 0;
+            return 0; // missing or unreadable: start from the beginning; the stream's tail says what to skip
         }
     }
 
