@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
@@ -28,8 +29,9 @@ internal sealed class S2HttpConnection : IDisposable
 
     private readonly Socket _socket;
     private readonly Stream _stream;
-    private readonly byte[] _buffer = new byte[BufferSize];
+    private byte[] _buffer; // pooled, like the write buffer: a connection per failed attempt must not churn the heap
     private byte[]? _writeBuffer;
+    private int _disposed;
     private int _start;
     private int _end;
 
@@ -48,6 +50,7 @@ internal sealed class S2HttpConnection : IDisposable
     {
         _socket = socket;
         _stream = stream;
+        _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         CreatedAt = Environment.TickCount64;
     }
 
@@ -195,7 +198,12 @@ internal sealed class S2HttpConnection : IDisposable
 
         if (_writeBuffer is null || _writeBuffer.Length < headLength)
         {
-            _writeBuffer = new byte[Math.Max(WriteBufferSize, headLength)];
+            if (_writeBuffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_writeBuffer);
+            }
+
+            _writeBuffer = ArrayPool<byte>.Shared.Rent(Math.Max(WriteBufferSize, headLength));
         }
 
         byte[] buffer = _writeBuffer;
@@ -255,7 +263,7 @@ internal sealed class S2HttpConnection : IDisposable
             while ((headLength = FindHeadEnd()) < 0)
             {
                 CheckStatusLinePrefix();
-                if (_end - _start >= BufferSize)
+                if (_end - _start >= _buffer.Length)
                 {
                     throw new S2HttpProtocolException($"response head exceeds {BufferSize} bytes");
                 }
@@ -303,10 +311,24 @@ internal sealed class S2HttpConnection : IDisposable
         }
     }
 
+    /// <summary>Closes the connection. Called only when no operation is pending (the buffers go back to the pool).</summary>
     public void Dispose()
     {
         _broken = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stream.Dispose();
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
+        _start = _end = 0;
+        if (_writeBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_writeBuffer);
+            _writeBuffer = null;
+        }
     }
 
     private async ValueTask<int> ReadBodyCoreAsync(Memory<byte> destination, CancellationToken cancellationToken)
@@ -459,7 +481,7 @@ internal sealed class S2HttpConnection : IDisposable
                 return (start, length);
             }
 
-            if (_end - _start >= BufferSize)
+            if (_end - _start >= _buffer.Length)
             {
                 throw new S2HttpProtocolException($"chunked-body line exceeds {BufferSize} bytes");
             }
@@ -477,7 +499,7 @@ internal sealed class S2HttpConnection : IDisposable
         {
             _start = _end = 0;
         }
-        else if (_start > 0 && BufferSize - _end < BufferSize / 4)
+        else if (_start > 0 && _buffer.Length - _end < _buffer.Length / 4)
         {
             Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
             _end -= _start;
