@@ -1,3 +1,4 @@
+using CommunityToolkit.HighPerformance.Buffers;
 using System.Buffers;
 using System.Globalization;
 using System.Net.Sockets;
@@ -114,7 +115,7 @@ public sealed class S2Client : IDisposable
             estimate += bodies[i].Length + 16;
         }
 
-        using var payload = new PooledBufferWriter((int)Math.Min(estimate + (estimate / 8), 4 * 1024 * 1024));
+        using var payload = new ArrayPoolBufferWriter<byte>((int)Math.Min(estimate + (estimate / 8), 4 * 1024 * 1024));
         using (var writer = new Utf8JsonWriter(payload, WriterOptions))
         {
             JsonSerializer.Serialize(writer, new AppendInputWire { Records = bodies, MatchSeqNum = matchSeqNum }, S2JsonContext.Default.AppendInputWire);
@@ -179,7 +180,7 @@ public sealed class S2Client : IDisposable
     public async Task<bool> CreateStreamAsync(string stream, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(stream);
-        using var payload = new PooledBufferWriter(64 + (stream.Length * 3));
+        using var payload = new ArrayPoolBufferWriter<byte>(64 + (stream.Length * 3));
         using (var writer = new Utf8JsonWriter(payload, WriterOptions))
         {
             JsonSerializer.Serialize(writer, new CreateStreamRequestWire { Stream = stream }, S2JsonContext.Default.CreateStreamRequestWire);
@@ -464,7 +465,7 @@ public sealed class S2Client : IDisposable
     {
         try
         {
-            using var buffer = new PooledBufferWriter(1024);
+            using var buffer = new ArrayPoolBufferWriter<byte>(1024);
             while (true)
             {
                 Memory<byte> chunk = buffer.GetMemory(4096);

@@ -50,7 +50,9 @@ public sealed class ShipperMemoryTests
 
         // One batch, plus the read-ahead of file lines (≈ MaxBytes); the ring is 16 envelopes.
         Assert.InRange(maxHeld, 1, maxRecords + 1000);
-        Assert.True(during - before < 4 * 1024 * 1024, $"heap grew by {(during - before) / 1024} KiB while S2 was down");
+        // Holding what S2 did not take would be ~15 MB; pools, the stand-in's request log and GC noise
+        // stay well under half of that.
+        Assert.True(during - before < 7 * 1024 * 1024, $"heap grew by {(during - before) / 1024} KiB while S2 was down");
 
         rig.S2.Faults.ComeBackUp();
         await rig.WaitAllAckedAsync(TimeSpan.FromSeconds(60));

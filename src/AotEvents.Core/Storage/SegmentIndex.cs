@@ -17,7 +17,7 @@ namespace AotEvents.Storage;
 /// </summary>
 /// <remarks>
 /// File format (little endian): <c>"AEIX"</c>, u32 version (1), i64 segment length, i64 first seq,
-/// i64 last seq, i32 stride, i32 entry count, then per entry i64 seq and i64 offset, then u64 FNV-1a
+/// i64 last seq, i32 stride, i32 entry count, then per entry i64 seq and i64 offset, then u64 CRC-32C
 /// of everything before it. A file that is short, has another length recorded, or fails the checksum
 /// is stale and rebuilt.
 /// </remarks>
@@ -277,7 +277,7 @@ public sealed class SegmentIndex
                 BinaryPrimitives.WriteInt64LittleEndian(w[(HeaderBytes + i * 16 + 8)..], _offsets[i]);
             }
         }
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8), Fnv1a(bytes.AsSpan(0, bytes.Length - 8)));
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8), Checksum(bytes.AsSpan(0, bytes.Length - 8)));
         string temp = path + ".tmp";
         File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
@@ -312,7 +312,7 @@ public sealed class SegmentIndex
         int stride = BinaryPrimitives.ReadInt32LittleEndian(r[32..]);
         int count = BinaryPrimitives.ReadInt32LittleEndian(r[36..]);
         if (stride < 1 || count < 0 || bytes.Length != HeaderBytes + (long)count * 16 + 8) return null;
-        if (BinaryPrimitives.ReadUInt64LittleEndian(r[^8..]) != Fnv1a(r[..^8])) return null;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(r[^8..]) != Checksum(r[..^8])) return null;
 
         var index = new SegmentIndex(stride);
         index._seqs = new long[Math.Max(count, 8)];
@@ -334,14 +334,17 @@ public sealed class SegmentIndex
         return index;
     }
 
-    private static ulong Fnv1a(ReadOnlySpan<byte> data)
+    /// <summary>CRC-32C of the index body (hardware <see cref="System.Numerics.BitOperations.Crc32C(uint, ulong)"/>;
+    /// System.IO.Hashing is not on the package source), stored in the trailing u64.</summary>
+    private static ulong Checksum(ReadOnlySpan<byte> data)
     {
-        ulong hash = 14695981039346656037UL;
-        foreach (byte b in data)
+        uint crc = ~0u;
+        while (data.Length >= 8)
         {
-            hash ^= b;
-            hash *= 1099511628211UL;
+            crc = System.Numerics.BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data));
+            data = data[8..];
         }
-        return hash;
+        foreach (byte b in data) crc = System.Numerics.BitOperations.Crc32C(crc, b);
+        return ~crc;
     }
 }
