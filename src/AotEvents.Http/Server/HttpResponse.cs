@@ -132,22 +132,13 @@ public sealed class HttpResponse
     /// <exception cref="InvalidOperationException">An answer was already written or started.</exception>
     public void Write(int status, ReadOnlySpan<byte> contentType, ReadOnlySpan<byte> body)
     {
-        EnsureNotStarted();
-        ArgumentOutOfRangeException.ThrowIfLessThan(status, 200);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 999);
+        ValidateAnswer(status);
         bool noBody = status is 204 or 304;
         if (noBody && !body.IsEmpty)
         {
             throw new ArgumentException("A 204 or 304 answer has no body.", nameof(body));
         }
-        if (!contentType.IsEmpty && !HttpParser.IsValidFieldValue(contentType))
-        {
-            throw new ArgumentException("Content type must not contain control characters.", nameof(contentType));
-        }
-        if (_connection is null)
-        {
-            throw new InvalidOperationException("Not attached to a connection.");
-        }
+        ValidateHead(contentType);
         _status = status;
         _state = State.Written;
         if (_keepAlive && _connection.IsServerDraining)
@@ -188,6 +179,27 @@ public sealed class HttpResponse
         ReleaseHeaders();
     }
 
+    /// <summary>Checks shared by <see cref="Write"/> and <see cref="StartStreamingAsync"/> before the head is built.</summary>
+    private void ValidateAnswer(int status)
+    {
+        EnsureNotStarted();
+        ArgumentOutOfRangeException.ThrowIfLessThan(status, 200);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 999);
+    }
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_connection))]
+    private void ValidateHead(ReadOnlySpan<byte> contentType)
+    {
+        if (!contentType.IsEmpty && !HttpParser.IsValidFieldValue(contentType))
+        {
+            throw new ArgumentException("Content type must not contain control characters.", nameof(contentType));
+        }
+        if (_connection is null)
+        {
+            throw new InvalidOperationException("Not attached to a connection.");
+        }
+    }
+
     /// <summary>
     /// Starts a streaming (close-delimited) answer: sends the status line, <paramref name="contentType"/>, the added
     /// header fields and 'Connection: close' now (with any answers still buffered before it). The handler then owns
@@ -197,17 +209,8 @@ public sealed class HttpResponse
     /// </summary>
     public ValueTask<HttpStream> StartStreamingAsync(int status, ReadOnlySpan<byte> contentType)
     {
-        EnsureNotStarted();
-        ArgumentOutOfRangeException.ThrowIfLessThan(status, 200);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 999);
-        if (!contentType.IsEmpty && !HttpParser.IsValidFieldValue(contentType))
-        {
-            throw new ArgumentException("Content type must not contain control characters.", nameof(contentType));
-        }
-        if (_connection is null)
-        {
-            throw new InvalidOperationException("Not attached to a connection.");
-        }
+        ValidateAnswer(status);
+        ValidateHead(contentType);
         _status = status;
         _state = State.Streaming;
         _keepAlive = false;
