@@ -5,34 +5,6 @@ using AotEvents.Storage;
 
 namespace AotEvents.Storage.Tests;
 
-/// <summary>A fresh directory under the system temp dir, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "aotevents-storage-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-}
-
 internal static class Envelopes
 {
     public static readonly CaptureSession Session = new("s1", DateTimeOffset.UnixEpoch, EventVocabulary.AllCategoriesMask,
