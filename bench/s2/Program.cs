@@ -43,7 +43,7 @@ if (!File.Exists(binary))
 {
     // Warm-up (JIT of the in-process stand-in, page cache): not measured.
     await using S2StandIn.S2StandIn s2 = await S2StandIn.S2StandIn.StartAsync(new S2StandInOptions { AccessToken = Token });
-    await using Daemon daemon = await Daemon.StartAsync(binary, s2, new Dictionary<string, string>());
+    await using Daemon daemon = await S2Daemon.StartAsync(binary, s2, new Dictionary<string, string>());
     using HttpClient http = daemon.Client();
     string session = await StartSessionAsync(http);
     await PublishAsync(http, 20_000);
@@ -60,7 +60,7 @@ foreach ((string name, Dictionary<string, string> env) in new[]
 })
 {
     await using S2StandIn.S2StandIn s2 = await S2StandIn.S2StandIn.StartAsync(new S2StandInOptions { AccessToken = Token });
-    await using Daemon daemon = await Daemon.StartAsync(binary, s2, env);
+    await using Daemon daemon = await S2Daemon.StartAsync(binary, s2, env);
     using HttpClient http = daemon.Client();
     string session = await StartSessionAsync(http);
     var clock = Stopwatch.StartNew();
@@ -78,7 +78,7 @@ foreach ((string name, Dictionary<string, string> env) in new[]
 var downRows = new List<string[]>();
 {
     await using S2StandIn.S2StandIn s2 = await S2StandIn.S2StandIn.StartAsync(new S2StandInOptions { AccessToken = Token });
-    await using Daemon daemon = await Daemon.StartAsync(binary, s2, new Dictionary<string, string>());
+    await using Daemon daemon = await S2Daemon.StartAsync(binary, s2, new Dictionary<string, string>());
     using HttpClient http = daemon.Client();
     string session = await StartSessionAsync(http);
     await PublishAsync(http, 10);
@@ -118,7 +118,7 @@ var downRows = new List<string[]>();
 
 {
     // Baseline: the same publishing without S2 configured, so the table shows what shipping adds.
-    await using Daemon daemon = await Daemon.StartAsync(binary, null, new Dictionary<string, string>());
+    await using Daemon daemon = await S2Daemon.StartAsync(binary, null, new Dictionary<string, string>());
     using HttpClient http = daemon.Client();
     await StartSessionAsync(http);
     await PublishAsync(http, downEvents);
@@ -194,95 +194,19 @@ static string RepoRoot()
     return Directory.GetCurrentDirectory();
 }
 
-/// <summary>The daemon process on a free port with its own data directory.</summary>
-internal sealed partial class Daemon : IAsyncDisposable
+/// <summary>Starts the bench daemon on a fresh data directory, pointed at the stand-in when there is one.</summary>
+internal static class S2Daemon
 {
-    private readonly Process _process;
-    private readonly string _dataDir;
-    private readonly StringBuilder _stderr = new();
-
-    private Daemon(Process process, string dataDir)
+    public static Task<Daemon> StartAsync(string binary, S2StandIn.S2StandIn? s2, Dictionary<string, string> env)
     {
-        _process = process;
-        _dataDir = dataDir;
-    }
-
-    public int Port { get; private set; }
-
-    [GeneratedRegex("listening on http://127\\.0\\.0\\.1:(\\d+)")]
-    private static partial Regex ListenLine();
-
-    public static async Task<Daemon> StartAsync(string binary, S2StandIn.S2StandIn? s2, Dictionary<string, string> env)
-    {
-        string dataDir = Path.Combine(Path.GetTempPath(), "aotevents-s2bench-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dataDir);
-        var psi = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.Environment["PORT"] = "0";
-        psi.Environment["EVENTS_DATA_DIR"] = dataDir;
+        var all = new Dictionary<string, string>(env);
         if (s2 is not null)
         {
-            psi.Environment["S2_BASIN"] = BenchS2.Basin;
-            psi.Environment["S2_ACCESS_TOKEN"] = BenchS2.Token;
-            psi.Environment["S2_ENDPOINT"] = s2.Endpoint;
+            all["S2_BASIN"] = BenchS2.Basin;
+            all["S2_ACCESS_TOKEN"] = BenchS2.Token;
+            all["S2_ENDPOINT"] = s2.Endpoint;
         }
-        foreach (var (k, v) in env) psi.Environment[k] = v;
-        var process = new Process { StartInfo = psi };
-        var daemon = new Daemon(process, dataDir);
-        var port = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (daemon._stderr) daemon._stderr.AppendLine(e.Data);
-            Match m = ListenLine().Match(e.Data);
-            if (m.Success) port.TrySetResult(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.Start();
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        daemon.Port = await port.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        return daemon;
-    }
-
-    public HttpClient Client() => new() { BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromMinutes(2) };
-
-    /// <summary>VmRSS and VmHWM in bytes.</summary>
-    public (long Rss, long Hwm) Memory()
-    {
-        long rss = 0, hwm = 0;
-        foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line);
-            else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kb(line);
-        }
-        return (rss, hwm);
-
-        static long Kb(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            try
-            {
-                await _process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill();
-            }
-        }
-        _process.Dispose();
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        return Daemon.StartAsync(binary, dataDir: null, all);
     }
 }
 
