@@ -18,7 +18,20 @@ public sealed class StreamFilter
     /// <summary>Accepted types as they appear (escaped) in envelopes; null = any.</summary>
     public byte[][]? Types { get; init; }
 
-    public string? CaptureSessionId { get; init; }
+    public string? CaptureSessionId
+    {
+        get => _captureSessionId;
+        init
+        {
+            _captureSessionId = value;
+            _captureSessionIdUtf8 = value is null ? null : System.Text.Encoding.UTF8.GetBytes(value);
+        }
+    }
+
+    private readonly string? _captureSessionId;
+
+    // Encoded once: replayed lines are compared as bytes, per line.
+    private readonly byte[]? _captureSessionIdUtf8;
 
     public bool MatchesEverything =>
         CategoryMask == EventVocabulary.AllCategoriesMask && SourceKindMask == 0b1111 && Types is null &&
@@ -41,8 +54,7 @@ public sealed class StreamFilter
         ReadEnvelopeFields(envelopeJson, out ReadOnlySpan<byte> sessionId, out ReadOnlySpan<byte> type,
             out SourceKind kind);
         if ((SourceKindMask & (1 << (int)kind)) == 0) return false;
-        if (CaptureSessionId is not null &&
-            !sessionId.SequenceEqual(System.Text.Encoding.UTF8.GetBytes(CaptureSessionId)))
+        if (_captureSessionIdUtf8 is not null && !sessionId.SequenceEqual(_captureSessionIdUtf8))
             return false;
         return Types is null || MatchesType(type);
     }
