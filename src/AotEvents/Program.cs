@@ -20,13 +20,6 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        // Run socket completions on the epoll thread instead of hopping to the thread pool: on a
-        // 2-core VM that hand-off was most of the cost of a publish (~11.5 µs → ~7 µs CPU per
-        // request). Handlers therefore must not block; file I/O runs on the JSONL writer thread.
-        // Read once by the socket engine, so it must be set before the first socket exists.
-        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-
         DaemonConfig? config = DaemonConfig.Load(args, Environment.GetEnvironmentVariable, out string? error, out bool help);
         if (help)
         {

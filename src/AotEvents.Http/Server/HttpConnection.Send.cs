@@ -44,11 +44,7 @@ internal sealed partial class HttpConnection
         Volatile.Write(ref _sendDeadline, Environment.TickCount64 + _sendTimeoutMs);
         try
         {
-            int sent = 0;
-            while (sent < length)
-            {
-                sent += await _socket.SendAsync(output.AsMemory(sent, length - sent), SocketFlags.None);
-            }
+            await _socket.SendAsync(output.AsMemory(0, length));
         }
         finally
         {
@@ -98,7 +94,7 @@ internal sealed partial class HttpConnection
         byte[] scratch = new byte[16];
         try
         {
-            while (await _socket.ReceiveAsync(scratch.AsMemory(), SocketFlags.None) > 0)
+            while (await _socket.ReceiveAsync(scratch.AsMemory()) > 0)
             {
             }
         }
@@ -114,11 +110,7 @@ internal sealed partial class HttpConnection
         Volatile.Write(ref _sendDeadline, Environment.TickCount64 + _sendTimeoutMs);
         try
         {
-            int sent = 0;
-            while (sent < data.Length)
-            {
-                sent += await _socket.SendAsync(data[sent..], SocketFlags.None);
-            }
+            await _socket.SendAsync(data);
             Sends++;
             return true;
         }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using AotEvents.Http.Server.Transport;
 
 namespace AotEvents.Http.Server;
 
@@ -39,7 +40,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
     private const int MaxLingerBytes = 1024 * 1024;
 
     private readonly HttpServer _server;
-    private readonly Socket _socket;
+    private readonly ConnectionSocket _socket;
     private readonly BufferPool _pool;
     private readonly IHttpHandler _handler;
     private readonly HttpRequest _request = new();
@@ -75,7 +76,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
     internal int Slot = -1;
     internal long Sends;
 
-    internal HttpConnection(HttpServer server, Socket socket, BufferPool pool, IHttpHandler handler, HttpServerOptions options)
+    internal HttpConnection(HttpServer server, ConnectionSocket socket, BufferPool pool, IHttpHandler handler, HttpServerOptions options)
     {
         _server = server;
         _socket = socket;
@@ -121,13 +122,23 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
                     {
                         return;
                     }
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-                    if (_expired != ExpiredNone)
+                    int received;
+                    while (true)
                     {
-                        return;
+                        // Costs no syscall when the last read drained the socket: the wait goes straight to the event loop.
+                        await _socket.WaitReadableAsync();
+                        if (_expired != ExpiredNone)
+                        {
+                            return;
+                        }
+                        _input = _pool.RentBlock();
+                        received = _socket.TryReceive(_input);
+                        if (received >= 0)
+                        {
+                            break;
+                        }
+                        ReturnInput(); // nothing after all (a new connection, or a report without bytes): wait without it
                     }
-                    _input = _pool.RentBlock();
-                    int received = await _socket.ReceiveAsync(_input.AsMemory(), SocketFlags.None);
                     if (received == 0)
                     {
                         return;
@@ -293,7 +304,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
         {
             await FlushAsync();
         }
-        int received = await _socket.ReceiveAsync(_input.AsMemory(_end), SocketFlags.None);
+        int received = await _socket.ReceiveAsync(_input.AsMemory(_end));
         _end += received;
         return received;
     }
@@ -345,7 +356,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
                 {
                     await FlushAsync();
                 }
-                int received = await _socket.ReceiveAsync(_input.AsMemory(_end), SocketFlags.None);
+                int received = await _socket.ReceiveAsync(_input.AsMemory(_end));
                 if (received == 0)
                 {
                     return ReceiveEndedStatus();
@@ -373,7 +384,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
             {
                 await FlushAsync();
             }
-            int received = await _socket.ReceiveAsync(body.AsMemory(have, length - have), SocketFlags.None);
+            int received = await _socket.ReceiveAsync(body.AsMemory(have, length - have));
             if (received == 0)
             {
                 return ReceiveEndedStatus();
@@ -469,7 +480,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
         int total = 0;
         while (total < MaxLingerBytes)
         {
-            int received = await _socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None);
+            int received = await _socket.ReceiveAsync(buffer.AsMemory());
             if (received == 0)
             {
                 break;
@@ -547,16 +558,10 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Closes the socket at once (reset): pending operations fail and the loop ends.</summary>
+    /// <summary>Ends the connection at once (its close will be a reset): pending operations wake and the loop ends.</summary>
     internal void Abort()
     {
-        try
-        {
-            _socket.Close(0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
+        _socket.Abort();
     }
 
     private void Close()

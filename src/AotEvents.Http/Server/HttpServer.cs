@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using AotEvents.Http.Server.Transport;
 
 namespace AotEvents.Http.Server;
 
@@ -23,6 +24,8 @@ public sealed class HttpServer : IAsyncDisposable
     private int _slotsUsed;
 
     private Socket? _listener;
+    private EpollLoop[] _loops = [];
+    private int _nextLoop;
     private Task _acceptLoop = Task.CompletedTask;
     private Timer? _sweepTimer;
     private int _connectionCount;
@@ -94,6 +97,12 @@ public sealed class HttpServer : IAsyncDisposable
             throw;
         }
         _listener = listener;
+        // Connections' reads and writes: one event loop thread per four cores (one on the small VMs this runs in).
+        _loops = new EpollLoop[Math.Clamp(Environment.ProcessorCount / 4, 1, 4)];
+        for (int i = 0; i < _loops.Length; i++)
+        {
+            _loops[i] = new EpollLoop("http-loop-" + i, _options.Log);
+        }
         _sweepTimer = new Timer(static state => ((HttpServer)state!).Sweep(), this, _sweepInterval, _sweepInterval);
         _acceptLoop = AcceptLoopAsync(listener);
         return (IPEndPoint)listener.LocalEndPoint!;
@@ -161,8 +170,19 @@ public sealed class HttpServer : IAsyncDisposable
                 Refuse(socket);
                 continue;
             }
+            ConnectionSocket connectionSocket;
+            try
+            {
+                connectionSocket = new ConnectionSocket(socket, _loops[_nextLoop++ % _loops.Length]);
+            }
+            catch (SocketException ex)
+            {
+                LogMessage("HTTP connection setup failed: " + ex.Message);
+                socket.Dispose();
+                continue;
+            }
             Interlocked.Increment(ref _connectionCount);
-            HttpConnection connection = new(this, socket, _pool, _handler, _options);
+            HttpConnection connection = new(this, connectionSocket, _pool, _handler, _options);
             Register(connection);
             ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
         }
@@ -330,6 +350,14 @@ public sealed class HttpServer : IAsyncDisposable
         if (_sweepTimer is not null)
         {
             await _sweepTimer.DisposeAsync().ConfigureAwait(false);
+        }
+        if (Volatile.Read(ref _connectionCount) == 0)
+        {
+            // Every connection has unregistered; one whose handler ignored the drain keeps its loop (a background thread).
+            foreach (EpollLoop loop in _loops)
+            {
+                loop.Dispose();
+            }
         }
         // _shutdown is not disposed: handlers may still hold ShutdownToken, and a CancellationTokenSource without a
         // timer owns nothing that needs releasing.
