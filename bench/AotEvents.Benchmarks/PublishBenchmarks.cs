@@ -16,7 +16,8 @@ namespace AotEvents.Benchmarks;
 /// <item><see cref="ParseSerializeRing"/>: the same path without the lock and the writer:
 /// EventParser.TryParse + the pipeline's own BuildLine (bound by reflection to the private static
 /// method, called through a delegate) + RingBuffer.Publish.</item>
-/// <item><see cref="ParseOnly"/>: validation and event serialization alone.</item>
+/// <item><see cref="ParseOnly"/>: validation and event serialization alone (the fast path for this body);
+/// <see cref="ParseReaderPath"/>: the same through the general <c>Utf8JsonReader</c> path.</item>
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
@@ -90,6 +91,15 @@ public class PublishBenchmarks
     {
         _drafts.Clear();
         EventParser.TryParse(Workload.Body, 1795233936666000, DetailLevel.Standard, _drafts, 1, out _);
+        return _drafts[0].Length;
+    }
+
+    /// <summary>The general <c>Utf8JsonReader</c> path on the same body: the baseline for <see cref="ParseOnly"/>'s fast path.</summary>
+    [Benchmark]
+    public int ParseReaderPath()
+    {
+        _drafts.Clear();
+        EventParser.TryParseWithReader(Workload.Body, 1795233936666000, DetailLevel.Standard, _drafts, 1, out _);
         return _drafts[0].Length;
     }
 }

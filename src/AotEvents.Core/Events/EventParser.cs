@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -11,11 +12,13 @@ namespace AotEvents.Events;
 /// minus insignificant whitespace: numbers are never re-encoded, key order is kept, and a JSONL line
 /// can never be split by a newline inside <c>data</c>.
 /// </summary>
-public static class EventParser
+public static partial class EventParser
 {
     public const int MaxTypeBytes = 256;
 
     [ThreadStatic] private static byte[]? t_typeScratch;
+
+    private static readonly SearchValues<byte> QuoteOrWhitespace = SearchValues.Create("\" \t\r\n"u8);
 
     private static readonly JsonReaderOptions ReaderOptions = new()
     {
@@ -37,6 +40,18 @@ public static class EventParser
             return false;
         }
 
+        if (TryParseFast(json, nowMicros, defaultDetail, drafts, lineNumber))
+        {
+            error = null;
+            return true;
+        }
+        return TryParseWithReader(json, nowMicros, defaultDetail, drafts, lineNumber, out error);
+    }
+
+    /// <summary>The general path (valid UTF-8 assumed): decides everything the fast path leaves, and words every error.</summary>
+    internal static bool TryParseWithReader(ReadOnlySpan<byte> json, long nowMicros, DetailLevel defaultDetail,
+        EventDrafts drafts, int lineNumber, out string? error)
+    {
         try
         {
             return TryParseCore(json, nowMicros, defaultDetail, drafts, lineNumber, out error);
@@ -233,6 +248,12 @@ public static class EventParser
             type = raw;
         }
 
+        return IsValidType(type, out error);
+    }
+
+    /// <summary>The rules on an (unescaped) type: at most 256 bytes, no control characters.</summary>
+    private static bool IsValidType(ReadOnlySpan<byte> type, out string? error)
+    {
         if (type.Length > MaxTypeBytes)
         {
             error = "type is longer than 256 bytes";
@@ -420,31 +441,43 @@ public static class EventParser
         }
         Span<byte> dest = drafts.GetSpan(json.Length);
         int w = 0;
-        bool inString = false;
-        for (int i = 0; i < json.Length; i++)
+        int i = 0;
+        while (i < json.Length)
         {
-            byte b = json[i];
-            if (inString)
+            // Outside strings: copy up to the next quote or whitespace, drop the whitespace.
+            int stop = json[i..].IndexOfAny(QuoteOrWhitespace);
+            if (stop < 0)
             {
-                dest[w++] = b;
-                if (b == (byte)'\\')
+                stop = json.Length - i;
+            }
+            json.Slice(i, stop).CopyTo(dest[w..]);
+            w += stop;
+            i += stop;
+            if (i == json.Length)
+            {
+                break;
+            }
+            if (json[i] != (byte)'"')
+            {
+                i++;
+                continue;
+            }
+            // A string: copy it whole, through its closing quote (escaped quotes are stepped over).
+            int end = i + 1;
+            while (true)
+            {
+                end += json[end..].IndexOfAny((byte)'"', (byte)'\\');
+                if (json[end] == (byte)'\\')
                 {
-                    dest[w++] = json[++i];
+                    end += 2;
+                    continue;
                 }
-                else if (b == (byte)'"')
-                {
-                    inString = false;
-                }
+                end++;
+                break;
             }
-            else if (b == (byte)'"')
-            {
-                inString = true;
-                dest[w++] = b;
-            }
-            else if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
-            {
-                dest[w++] = b;
-            }
+            json[i..end].CopyTo(dest[w..]);
+            w += end - i;
+            i = end;
         }
         drafts.Advance(w);
     }
