@@ -40,6 +40,50 @@ public sealed class JsonlWriterTests
         Assert.False(File.Exists(dir.File("system.log"))); // opened lazily
     }
 
+    /// <summary>The writer's cached tail per file (JsonlWriter.SegmentFile.CachedTailBytes).</summary>
+    private const long CachedTail = 8 * 1024 * 1024;
+
+    [Fact]
+    public async Task Synced_bytes_behind_the_cached_tail_leave_the_page_cache_and_stay_readable()
+    {
+        using var dir = new TempDir();
+        CaptureSession s = Files.Session();
+        const int Events = 8000; // 8000 × ~4.2 KB ≈ 33 MB, well past the 8 MiB cached tail
+        using (var writer = NewWriter(dir.Path, TimeSpan.FromMilliseconds(50)))
+        {
+            for (int i = 1; i <= Events; i++)
+            {
+                writer.Enqueue(Files.Envelope(i, s, dataBytes: 4000));
+                if (i % 500 == 0) await writer.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10)); // several syncs, as in service
+            }
+            await writer.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+            string path = JsonlFiles.ActivePath(dir.Path, EventCategory.Console);
+            long length = new FileInfo(path).Length;
+            long cached = CachedBytes(path);
+            Assert.True(length > 3 * CachedTail, $"file is only {length} bytes");
+            // The tail stays (plus at most one release step not yet handed back); everything before it went.
+            Assert.True(cached <= CachedTail + (2 * 1024 * 1024), $"{cached} of {length} bytes still cached");
+            Assert.True(cached >= CachedTail / 2, $"only {cached} bytes cached: the tail should stay");
+        }
+        // Dropped from the cache is not dropped from the file.
+        Assert.Equal(Enumerable.Range(1, Events).Select(i => (long)i), Files.Lines(dir.Path, EventCategory.Console).Select(Files.Seq));
+    }
+
+    /// <summary>Bytes of <paramref name="path"/> resident in the page cache, from util-linux <c>fincore</c>.</summary>
+    private static long CachedBytes(string path)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("fincore", ["--bytes", "--noheadings", "--raw", "--output", "RES", path])
+        {
+            RedirectStandardOutput = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+        return long.Parse(output, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Fact]
     public void Written_bytes_are_fsynced_within_the_fsync_interval()
     {

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using AotEvents.Events;
@@ -110,8 +111,33 @@ public static partial class JsonlFiles
         }
     }
 
+    /// <summary>
+    /// Tells the kernel it may drop the cached pages of [offset, offset + length) of a file (they must already be on
+    /// disk: dirty pages are not dropped). Advice only: errors are ignored, and it does nothing off Linux.
+    /// </summary>
+    public static void DropCachedPages(SafeFileHandle file, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0) return;
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            NativeMethods.posix_fadvise((int)file.DangerousGetHandle(), offset, length, 4 /* POSIX_FADV_DONTNEED */);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (added) file.DangerousRelease();
+        }
+    }
+
     private static partial class NativeMethods
     {
+        [LibraryImport("libc")]
+        internal static partial int posix_fadvise(int fd, long offset, long length, int advice);
+
         [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int open(string path, int flags);
 

@@ -9,9 +9,7 @@ namespace AotEvents.Http.Server.Transport;
 /// </summary>
 internal static unsafe partial class LinuxSockets
 {
-    // "libc.so.6", not "libc": the runtime's own libc alias is not applied everywhere (native AOT), and "libc.so" is a
-    // linker script on Debian, not a library.
-    private const string Libc = "libc.so.6";
+    private const string Libc = "libc";
 
     internal const int EpollCloexec = 0x80000;
     internal const int EpollCtlAdd = 1;
