@@ -349,6 +349,10 @@ echo "| … aotevents / nginx | $R_NGINX | | | ≥ 0.8 | $(meets "${R_NGINX%% *}
 echo "| … aotevents / peer | $R_PEER | | | ≥ 1.5 | $(meets "${R_PEER%% *}" ge 1.5) |"
 cpucell() { awk '{ split($1, s, "="); split($2, w, "="); split($3, o, "="); printf "server %s%%, wrk %s%%, other processes %s%%", s[2], w[2], o[2] }' "$1"; }
 echo "| … CPU during the run (100% = one CPU) | $(cpucell "$R/post-daemon.cpu") | $(cpucell "$R/post-peer.cpu") | $(cpucell "$R/post-nginx.cpu") | | |"
+# Server CPU time per request (its CPU share × wall time ÷ requests): steadier than req/s when the host is noisy.
+cpureq() { awk -v c="$(tr ' ' '\n' <"$1.cpu" | awk -F= '$1 == "server" { print $2 }')" -v r="$(field "$1.txt" rps)" \
+  'BEGIN { if (r > 0) printf "%.1f µs", c * 10000 / r; else print "n/a" }'; }
+echo "| … server CPU per request | $(cpureq "$R/post-daemon") | $(cpureq "$R/post-peer") | $(cpureq "$R/post-nginx") | | |"
 echo "| NDJSON, 100 events/request, events/s | $(wrkcell "$R/ndjson-daemon.txt" 100) | $(wrkcell "$R/ndjson-peer.txt" 100) | — | ≥ 400,000 | $(meets "$D_NDJSON" ge 400000) |"
 echo "| SSE: $SSE_SUBSCRIBERS subscribers, $SSE_RATE events/s for ${SSE_SECONDS}s, every event in order | $(ssecell "$R/sse-daemon.txt") | $(ssecell "$R/sse-peer.txt") | — | all complete | $([ "$D_SSE_OK" = 1 ] && echo yes || echo '**NO**') |"
 echo "| SSE publish→receive latency p50 / p99 (max) | $(field "$R/sse-daemon.txt" p50_ms) / $D_P99 ms ($(field "$R/sse-daemon.txt" max_ms)) | $(field "$R/sse-peer.txt" p50_ms) / $P_P99 ms ($(field "$R/sse-peer.txt" max_ms)) | — | p99 ≤ 10 ms | $(meets "$D_P99" le 10) |"
