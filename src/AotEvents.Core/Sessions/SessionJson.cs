@@ -14,11 +14,14 @@ namespace AotEvents;
 /// </summary>
 public static class ApiJson
 {
+    // The same escaping as the serializer's default encoder, without building that encoder.
+    private static readonly JsonWriterOptions Options = new() { Encoder = Diagnostics.JsonEscaper.Instance };
+
     /// <summary>The session object: <c>{"id","status","created_at","config":{"categories","detail_level"},"first_seq","last_seq","published"}</c>.</summary>
     public static byte[] Session(CaptureSession s)
     {
         var buffer = new ArrayBufferWriter<byte>(320);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteString("id"u8, s.Id);
@@ -53,7 +56,7 @@ public static class ApiJson
     public static byte[] Message(string message)
     {
         var buffer = new ArrayBufferWriter<byte>(32 + message.Length);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteString("message"u8, message);
@@ -66,7 +69,7 @@ public static class ApiJson
     public static byte[] BatchResult(int accepted, long firstSeq, long lastSeq)
     {
         var buffer = new ArrayBufferWriter<byte>(80);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteNumber("accepted"u8, accepted);
@@ -81,7 +84,7 @@ public static class ApiJson
     public static byte[] Dropped(long fromSeq, long toSeq)
     {
         var buffer = new ArrayBufferWriter<byte>(80);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteNumber("from_seq"u8, fromSeq);
@@ -154,7 +157,7 @@ public static class ApiJson
     public static byte[] WriteSessionFile(in SessionFileData file)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteString("id"u8, file.Id);
