@@ -69,8 +69,7 @@ app.MapPost("/events/start", async (HttpContext context) =>
         await PeerResponses.MessageAsync(context.Response, outcome.Status, outcome.Message!).ConfigureAwait(false);
         return;
     }
-    byte[] json = JsonSerializer.SerializeToUtf8Bytes(SessionDto.From(outcome.Session), AotEventsJsonContext.Default.SessionDto);
-    await PeerResponses.JsonAsync(context.Response, outcome.Status, json).ConfigureAwait(false);
+    await PeerResponses.JsonAsync(context.Response, outcome.Status, ApiJson.Session(outcome.Session)).ConfigureAwait(false);
 });
 
 app.MapPost("/events/publish", async (HttpContext context) =>
@@ -95,10 +94,7 @@ app.MapPost("/events/publish", async (HttpContext context) =>
     context.Response.Headers["X-Ack"] = "memory";
     if (batch)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(
-            new BatchResultDto { Accepted = outcome.Accepted, FirstSeq = outcome.FirstSeq, LastSeq = outcome.LastSeq },
-            AotEventsJsonContext.Default.BatchResultDto);
-        await PeerResponses.JsonAsync(context.Response, 200, json).ConfigureAwait(false);
+        await PeerResponses.JsonAsync(context.Response, 200, ApiJson.BatchResult(outcome.Accepted, outcome.FirstSeq, outcome.LastSeq)).ConfigureAwait(false);
     }
     else
     {
@@ -162,8 +158,7 @@ internal static class PeerResponses
     }
 
     public static Task MessageAsync(HttpResponse response, int status, string message) =>
-        JsonAsync(response, status, JsonSerializer.SerializeToUtf8Bytes(new MessageDto { Message = message },
-            AotEventsJsonContext.Default.MessageDto));
+        JsonAsync(response, status, ApiJson.Message(message));
 }
 
 /// <summary>
@@ -268,8 +263,7 @@ internal static class SseStream
 
     private static void WriteDropped(PipeWriter writer, long from, long to)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(new DroppedDto { FromSeq = from, ToSeq = to, Count = to - from + 1 },
-            AotEventsJsonContext.Default.DroppedDto);
+        byte[] json = ApiJson.Dropped(from, to);
         writer.Write("event: dropped\ndata: "u8);
         writer.Write(json);
         writer.Write("\n\n"u8);

@@ -4,9 +4,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using AotEvents.S2.Json;
 using AotEvents.S2.Transport;
 
@@ -28,13 +26,6 @@ public sealed class S2Client : IDisposable
     private const int MaxErrorBodyBytes = 64 * 1024;
 
     private static readonly string[] HttpDateFormats = ["r", "dddd, dd'-'MMM'-'yy HH':'mm':'ss 'GMT'", "ddd MMM d HH':'mm':'ss yyyy"];
-
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        // Envelopes are JSON text: keep '"', '<', non-ASCII etc. as compact as JSON allows.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        SkipValidation = true,
-    };
 
     private readonly IS2HttpTransport _transport;
     private readonly string _authorization;
@@ -116,13 +107,10 @@ public sealed class S2Client : IDisposable
         }
 
         using var payload = new ArrayPoolBufferWriter<byte>((int)Math.Min(estimate + (estimate / 8), 4 * 1024 * 1024));
-        using (var writer = new Utf8JsonWriter(payload, WriterOptions))
-        {
-            JsonSerializer.Serialize(writer, new AppendInputWire { Records = bodies, MatchSeqNum = matchSeqNum }, S2JsonContext.Default.AppendInputWire);
-        }
+        S2Json.WriteAppendInput(payload, bodies, matchSeqNum);
 
         S2HttpRequest request = NewRequest("POST", Endpoint.StreamUrl(stream, "/records"), payload.WrittenMemory);
-        S2AppendAck ack = await SendAsync(request, "append", stream, S2JsonContext.Default.S2AppendAck, cancellationToken).ConfigureAwait(false);
+        S2AppendAck ack = await SendAsync(request, "append", stream, S2Json.ReadAppendAck, cancellationToken).ConfigureAwait(false);
         if (ack.Count != bodies.Count || (matchSeqNum is { } m && ack.Start.SeqNum != m))
         {
             throw new S2Exception(
@@ -160,7 +148,7 @@ public sealed class S2Client : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(start.Value, nameof(start));
         string url = BuildReadUrl(Endpoint, stream, start, count, bytes, until, clamp);
         S2HttpRequest request = NewRequest("GET", url);
-        S2ReadBatch batch = await SendAsync(request, "read", stream, S2JsonContext.Default.S2ReadBatch, cancellationToken).ConfigureAwait(false);
+        S2ReadBatch batch = await SendAsync(request, "read", stream, S2Json.ReadReadBatch, cancellationToken).ConfigureAwait(false);
         return batch.Records is null ? batch with { Records = [] } : batch;
     }
 
@@ -169,7 +157,7 @@ public sealed class S2Client : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(stream);
         S2HttpRequest request = NewRequest("GET", Endpoint.StreamUrl(stream, "/records/tail"), format: false);
-        TailResponseWire tail = await SendAsync(request, "check tail", stream, S2JsonContext.Default.TailResponseWire, cancellationToken).ConfigureAwait(false);
+        S2Json.Answer tail = await SendAsync(request, "check tail", stream, S2Json.ReadTail, cancellationToken).ConfigureAwait(false);
         return tail.Tail ?? throw new S2Exception($"S2 check tail of stream '{stream}': answer has no tail", S2FailureKind.InvalidResponse, 200);
     }
 
@@ -181,10 +169,7 @@ public sealed class S2Client : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(stream);
         using var payload = new ArrayPoolBufferWriter<byte>(64 + (stream.Length * 3));
-        using (var writer = new Utf8JsonWriter(payload, WriterOptions))
-        {
-            JsonSerializer.Serialize(writer, new CreateStreamRequestWire { Stream = stream }, S2JsonContext.Default.CreateStreamRequestWire);
-        }
+        S2Json.WriteCreateStream(payload, stream);
 
         S2HttpRequest request = NewRequest("POST", Endpoint.StreamsUrl, payload.WrittenMemory, format: false);
         try
@@ -293,8 +278,9 @@ public sealed class S2Client : IDisposable
         return request;
     }
 
-    /// <summary>Sends, maps failures to <see cref="S2Exception"/>, and parses a success body (unless <paramref name="typeInfo"/> is null).</summary>
-    private async Task<T> SendAsync<T>(S2HttpRequest request, string operation, string stream, JsonTypeInfo<T>? typeInfo, CancellationToken cancellationToken)
+    /// <summary>Sends, maps failures to <see cref="S2Exception"/>, and parses a success body (unless <paramref name="parse"/> is null).</summary>
+    private async Task<T> SendAsync<T>(S2HttpRequest request, string operation, string stream, S2Json.Parser<T>? parse, CancellationToken cancellationToken)
+        where T : class
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (_timeout != Timeout.InfiniteTimeSpan)
@@ -313,16 +299,29 @@ public sealed class S2Client : IDisposable
                 throw await ToExceptionAsync(response, operation, stream, token).ConfigureAwait(false);
             }
 
-            if (typeInfo is null)
+            if (parse is null)
             {
                 await DrainAsync(response.Body, token).ConfigureAwait(false);
                 return default!;
             }
 
+            // The whole body (bounded by the transport), then one synchronous parse.
+            using var body = new ArrayPoolBufferWriter<byte>(4096);
+            while (true)
+            {
+                int read = await response.Body.ReadAsync(body.GetMemory(16 * 1024), token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                body.Advance(read);
+            }
+
             T? value;
             try
             {
-                value = await JsonSerializer.DeserializeAsync(response.Body, typeInfo, token).ConfigureAwait(false);
+                value = parse(body.WrittenSpan);
             }
             catch (JsonException e)
             {
@@ -397,27 +396,12 @@ public sealed class S2Client : IDisposable
         {
             if (body.Length > 0 && body[0] == (byte)'{')
             {
-                switch (status)
-                {
-                    case 412:
-                        AppendConditionFailedWire? failed = JsonSerializer.Deserialize(body, S2JsonContext.Default.AppendConditionFailedWire);
-                        expectedSeqNum = failed?.SeqNumMismatch;
-                        expectedToken = failed?.FencingTokenMismatch;
-                        code = expectedSeqNum.HasValue ? "seq_num_mismatch" : expectedToken is not null ? "fencing_token_mismatch" : failed?.Code;
-                        message = failed?.Message;
-                        break;
-                    case 416:
-                        TailResponseWire? unwritten = JsonSerializer.Deserialize(body, S2JsonContext.Default.TailResponseWire);
-                        tail = unwritten?.Tail;
-                        code = unwritten?.Code;
-                        message = unwritten?.Message;
-                        break;
-                    default:
-                        ErrorInfoWire? info = JsonSerializer.Deserialize(body, S2JsonContext.Default.ErrorInfoWire);
-                        code = info?.Code;
-                        message = info?.Message;
-                        break;
-                }
+                S2Json.Answer? answer = S2Json.ReadError(body, status);
+                expectedSeqNum = answer?.SeqNumMismatch;
+                expectedToken = answer?.FencingTokenMismatch;
+                tail = answer?.Tail;
+                code = expectedSeqNum.HasValue ? "seq_num_mismatch" : expectedToken is not null ? "fencing_token_mismatch" : answer?.Code;
+                message = answer?.Message;
             }
         }
         catch (JsonException)

@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using AotEvents.S2.Json;
-
 namespace AotEvents.S2;
 
 /// <summary>A position in a stream: a sequence number and the timestamp (ms since epoch when service-assigned).</summary>
@@ -17,10 +14,7 @@ public sealed record S2AppendAck(S2StreamPosition Start, S2StreamPosition End, S
 }
 
 /// <summary>One record read from a stream. <see cref="Body"/> is the record's UTF-8 body (format <c>raw</c>).</summary>
-public readonly record struct S2Record(
-    long SeqNum,
-    long Timestamp,
-    [property: JsonConverter(typeof(Utf8BodyConverter))] ReadOnlyMemory<byte> Body);
+public readonly record struct S2Record(long SeqNum, long Timestamp, ReadOnlyMemory<byte> Body);
 
 /// <summary>The answer to a read (<c>ReadBatch</c>).</summary>
 /// <param name="Records">Records in sequence order; empty only when an explicit bound stopped the read.</param>

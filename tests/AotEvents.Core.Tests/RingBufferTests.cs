@@ -190,6 +190,86 @@ public sealed class RingBufferTests
     }
 
     [Fact]
+    public void Slot_array_starts_small_and_doubles_up_to_the_capacity_without_losing_envelopes()
+    {
+        var ring = new RingBuffer(8192, 1 << 30);
+        Assert.Equal(8192, ring.Capacity);
+        Assert.Equal(RingBuffer.InitialSlots, ring.AllocatedSlots);
+
+        var reader = new RingReader(ring, 0);
+        PublishRange(ring, 1, RingBuffer.InitialSlots + 1);
+        Assert.Equal(RingBuffer.InitialSlots * 2, ring.AllocatedSlots);
+        Assert.Equal(1, ring.OldestSeq); // growing evicts nothing
+        Assert.Equal(Enumerable.Range(1, RingBuffer.InitialSlots + 1).Select(i => (long)i), Drain(reader));
+
+        PublishRange(ring, RingBuffer.InitialSlots + 2, 10_000);
+        Assert.Equal(8192, ring.AllocatedSlots);
+        Assert.Equal(8192, ring.Count);
+        Assert.Equal(10_000 - 8192 + 1, ring.OldestSeq);
+        var dropped = new List<long>();
+        Assert.Equal(Enumerable.Range(10_000 - 8192 + 1, 8192).Select(i => (long)i), Drain(reader, dropped));
+        Assert.Equal([10_000L - 8192 - RingBuffer.InitialSlots - 1], dropped);
+    }
+
+    [Fact]
+    public void A_full_byte_budget_evicts_instead_of_growing()
+    {
+        var ring = new RingBuffer(8192, 1 << 30);
+        PublishRange(ring, 1, RingBuffer.InitialSlots);
+        long budget = ring.Bytes; // exactly the envelopes held now
+        var tight = new RingBuffer(8192, budget);
+        PublishRange(tight, 1, RingBuffer.InitialSlots + 10);
+        Assert.Equal(RingBuffer.InitialSlots, tight.AllocatedSlots);
+        Assert.True(tight.OldestSeq > 10, $"oldest {tight.OldestSeq}"); // at least the 10 extra were evicted
+        Assert.True(tight.Bytes <= budget);
+    }
+
+    [Fact]
+    public async Task Concurrent_readers_never_see_a_torn_or_misplaced_envelope_while_the_ring_grows_and_wraps()
+    {
+        const int total = 100_000;
+        var ring = new RingBuffer(RingBuffer.InitialSlots * 16, 1 << 30);
+        var envelopes = new Envelope[total + 1];
+        for (int s = 1; s <= total; s++) envelopes[s] = Files.Envelope(s, S);
+
+        async Task<(long Read, long Dropped)> ReadAll()
+        {
+            var reader = new RingReader(ring, 0);
+            long read = 0, dropped = 0;
+            while (reader.Position < total)
+            {
+                if (!reader.TryRead(out RingReadResult r))
+                {
+                    await reader.WaitAsync();
+                    continue;
+                }
+                if (r.IsDropped)
+                {
+                    dropped += r.Dropped;
+                    continue;
+                }
+                Assert.Same(envelopes[r.Envelope.Seq].Line, r.Envelope.Line);
+                Assert.Equal(reader.Position, r.Envelope.Seq);
+                read++;
+            }
+            return (read, dropped);
+        }
+
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(ReadAll)).ToArray();
+        await Task.Run(() =>
+        {
+            for (int s = 1; s <= total; s++)
+            {
+                ring.Publish(in envelopes[s]);
+                if (s % 64 == 0) Thread.Yield(); // let the readers interleave with the growth steps
+            }
+        });
+        foreach (var (read, dropped) in await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(30)))
+            Assert.Equal(total, read + dropped);
+        Assert.Equal(RingBuffer.InitialSlots * 16, ring.AllocatedSlots);
+    }
+
+    [Fact]
     public async Task Concurrent_readers_never_see_a_torn_or_misplaced_envelope_while_the_ring_wraps()
     {
         const int total = 200_000;

@@ -10,6 +10,7 @@ public static class JsonLog
 {
     private static readonly object Gate = new();
     private static readonly Stream Stderr = Console.OpenStandardError();
+    private static readonly JsonWriterOptions Options = new() { Encoder = JsonEscaper.Instance };
 
     public static void Info(string message, params ReadOnlySpan<KeyValuePair<string, string>> fields) => Write("info", message, fields);
     public static void Warn(string message, params ReadOnlySpan<KeyValuePair<string, string>> fields) => Write("warn", message, fields);
@@ -18,7 +19,7 @@ public static class JsonLog
     public static void Write(string level, string message, ReadOnlySpan<KeyValuePair<string, string>> fields)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, Options))
         {
             json.WriteStartObject();
             json.WriteString("ts", DateTimeOffset.UtcNow);

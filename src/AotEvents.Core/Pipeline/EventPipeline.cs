@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Text.Json;
 using AotEvents.Events;
 using AotEvents.Storage;
 
@@ -327,19 +326,12 @@ public sealed class EventPipeline : IDisposable
         DetailLevel level = DetailLevel.Standard;
         if (!body.Trim(" \t\r\n"u8).IsEmpty)
         {
-            StartSessionRequest? request;
-            try
-            {
-                request = JsonSerializer.Deserialize(body, AotEventsJsonContext.Default.StartSessionRequest);
-            }
-            catch (JsonException e)
-            {
-                return new SessionOutcome(400, "malformed JSON: " + e.Message, null);
-            }
-            if (request?.Categories is { } categories)
+            if (!ApiJson.TryReadStartRequest(body, out List<string?>? categories, out string? detail, out string? error))
+                return new SessionOutcome(400, "malformed JSON: " + error, null);
+            if (categories is not null)
             {
                 mask = 0;
-                foreach (string name in categories)
+                foreach (string? name in categories)
                 {
                     if (!EventVocabulary.TryParseCategory(name ?? "", out EventCategory c))
                         return new SessionOutcome(400, $"unknown category: {name} (allowed: console, network, page, interaction, liveview, captcha, system)", null);
@@ -347,7 +339,7 @@ public sealed class EventPipeline : IDisposable
                 }
                 if (mask == 0) mask = EventVocabulary.AllCategoriesMask;
             }
-            if (request?.DetailLevel is { } detail && !EventVocabulary.TryParseDetailLevel(detail, out level))
+            if (detail is not null && !EventVocabulary.TryParseDetailLevel(detail, out level))
                 return new SessionOutcome(400, $"unknown detail_level: {detail} (allowed: minimal, standard, verbose, raw)", null);
         }
 

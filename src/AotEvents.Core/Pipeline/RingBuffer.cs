@@ -8,6 +8,11 @@ namespace AotEvents.Pipeline;
 /// pipeline publishes under its lock) and any number of lock-free readers: each slot is guarded by
 /// its seq like a seqlock, so a reader either copies a consistent slot or learns it was overwritten.
 /// Writers never block and never wait for readers.
+/// The slot array starts small and doubles (up to the capacity) only when it is full, so an idle
+/// daemon does not commit the full-capacity array (8192 slots are 384 KiB). The writer fills the new
+/// array before publishing it, and stops writing to the old one: a reader still holding the old array
+/// finds there every seq published before the switch, and one that saw a later seq also sees the new
+/// array (it reads <c>_lastSeq</c> before <c>_slots</c>).
 /// </summary>
 public sealed class RingBuffer
 {
@@ -17,7 +22,11 @@ public sealed class RingBuffer
         public Envelope Value;
     }
 
-    private readonly Slot[] _slots;
+    /// <summary>First size of the slot array; it doubles on demand up to <see cref="Capacity"/>.</summary>
+    internal const int InitialSlots = 256;
+
+    private Slot[] _slots; // replaced (never modified afterwards) when it grows
+    private readonly int _capacity;
     private readonly long _maxBytes;
     private long _bytes;
     private long _oldestSeq = 1;
@@ -29,11 +38,15 @@ public sealed class RingBuffer
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
-        _slots = new Slot[capacity];
+        _capacity = capacity;
+        _slots = new Slot[Math.Min(capacity, InitialSlots)];
         _maxBytes = maxBytes;
     }
 
-    public int Capacity => _slots.Length;
+    public int Capacity => _capacity;
+
+    /// <summary>Length of the slot array today (grows up to <see cref="Capacity"/>).</summary>
+    internal int AllocatedSlots => Volatile.Read(ref _slots).Length;
 
     /// <summary>Highest seq published (0 when none).</summary>
     public long LastSeq => Volatile.Read(ref _lastSeq);
@@ -67,9 +80,12 @@ public sealed class RingBuffer
         int size = envelope.Line.Length;
         long oldest = _oldestSeq;
         long count = _lastSeq - oldest + 1;
-        while (count > 0 && (count == _slots.Length || _bytes + size > _maxBytes))
+        Slot[] slots = _slots;
+        if (count == slots.Length && slots.Length < _capacity && _bytes + size <= _maxBytes)
+            slots = Grow(slots, oldest, count);
+        while (count > 0 && (count == slots.Length || _bytes + size > _maxBytes))
         {
-            ref Slot evicted = ref _slots[oldest % _slots.Length];
+            ref Slot evicted = ref slots[oldest % slots.Length];
             _bytes -= evicted.Value.Line.Length;
             oldest++;
             count--;
@@ -77,7 +93,7 @@ public sealed class RingBuffer
         // Readers check OldestSeq before trusting a slot, so advance it before reusing slots.
         Volatile.Write(ref _oldestSeq, oldest);
 
-        ref Slot slot = ref _slots[seq % _slots.Length];
+        ref Slot slot = ref slots[seq % slots.Length];
         Interlocked.Exchange(ref slot.Seq, -1); // full fence: the value below is not visible before this
         slot.Value = envelope;
         Volatile.Write(ref slot.Seq, seq);
@@ -85,6 +101,19 @@ public sealed class RingBuffer
         Volatile.Write(ref _lastSeq, seq);
 
         if (Volatile.Read(ref _waiters) is not null) WakeReaders();
+    }
+
+    /// <summary>
+    /// Doubles the slot array (writer only): copies the held envelopes to their slots in the new array,
+    /// then publishes it. Readers see either array whole; the old one is never written again.
+    /// </summary>
+    private Slot[] Grow(Slot[] slots, long oldest, long count)
+    {
+        var bigger = new Slot[Math.Min(_capacity, slots.Length * 2)];
+        for (long seq = oldest; seq < oldest + count; seq++)
+            bigger[seq % bigger.Length] = slots[seq % slots.Length];
+        Volatile.Write(ref _slots, bigger);
+        return bigger;
     }
 
     private void WakeReaders()
@@ -129,7 +158,9 @@ public sealed class RingBuffer
             value = default;
             return 0;
         }
-        ref Slot slot = ref _slots[seq % _slots.Length];
+        // Read after _lastSeq: an array published before that seq was, or a later one.
+        Slot[] slots = Volatile.Read(ref _slots);
+        ref Slot slot = ref slots[seq % slots.Length];
         if (Volatile.Read(ref slot.Seq) == seq)
         {
             value = slot.Value;

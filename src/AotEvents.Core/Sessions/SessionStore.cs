@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AotEvents.Events;
 
 namespace AotEvents;
@@ -16,17 +15,9 @@ public sealed class SessionStore
 
     public void Save(CaptureSession session)
     {
-        var file = new SessionFile
-        {
-            Id = session.Id,
-            CreatedAt = session.CreatedAt,
-            CategoryMask = session.CategoryMask,
-            DetailLevel = EventVocabulary.Name(session.DetailLevel),
-            StartAfterSeq = session.StartAfterSeq,
-            Stopped = session.IsStopped,
-            LastSeq = session.LastSeq,
-        };
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(file, AotEventsJsonContext.Default.SessionFile);
+        byte[] json = ApiJson.WriteSessionFile(new ApiJson.SessionFileData(session.Id, session.CreatedAt,
+            session.CategoryMask, EventVocabulary.Name(session.DetailLevel), session.StartAfterSeq,
+            session.IsStopped, session.LastSeq));
         string tmp = _path + ".tmp";
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
@@ -44,8 +35,7 @@ public sealed class SessionStore
     public CaptureSession? Load(long recoveredLastSeq)
     {
         if (!File.Exists(_path)) return null;
-        SessionFile? file = JsonSerializer.Deserialize(File.ReadAllBytes(_path), AotEventsJsonContext.Default.SessionFile);
-        if (file is null) return null;
+        if (ApiJson.ReadSessionFile(File.ReadAllBytes(_path)) is not { } file) return null;
         EventVocabulary.TryParseDetailLevel(file.DetailLevel, out DetailLevel level);
         var session = new CaptureSession(file.Id, file.CreatedAt, file.CategoryMask, level, file.StartAfterSeq)
         {

@@ -49,9 +49,11 @@ public sealed class JsonlWriter : IDisposable
     private readonly JsonlWriterOptions _options;
     private readonly Action<string> _log;
     private readonly object _queueLock = new();
-    private Envelope[] _queue = new Envelope[1024];
+    // The queue and the batch swap on every write; each doubles when a burst outgrows it, so an idle
+    // daemon holds two small arrays rather than two of 1024 envelopes (80 KiB).
+    private Envelope[] _queue = new Envelope[64];
     private int _queueCount;
-    private Envelope[] _batch = new Envelope[1024];
+    private Envelope[] _batch = new Envelope[64];
     private long _queuedBytes;
     private bool _writerWaiting;
     private bool _stopping;

@@ -43,8 +43,10 @@ public sealed class ApiRouter : IHttpHandler
         _archive = new ArchiveHandler(context);
         _metrics = new MetricsHandler(context);
         if (context.Config.ApiToken is { } token) _expectedAuthorization = Encoding.UTF8.GetBytes("Bearer " + token);
-        _corsAnyOrigin = context.Config.CorsOrigins.Contains("*");
-        _corsOrigins = context.Config.CorsOrigins.Select(Encoding.UTF8.GetBytes).ToArray();
+        string[] origins = context.Config.CorsOrigins;
+        _corsAnyOrigin = Array.IndexOf(origins, "*") >= 0;
+        _corsOrigins = new byte[origins.Length][];
+        for (int i = 0; i < origins.Length; i++) _corsOrigins[i] = Encoding.UTF8.GetBytes(origins[i]);
     }
 
     public ValueTask HandleAsync(HttpRequest request, HttpResponse response)
@@ -111,7 +113,14 @@ public sealed class ApiRouter : IHttpHandler
         return default;
     }
 
-    private static readonly byte[][] RoutePaths = Routes.Select(r => Encoding.ASCII.GetBytes(r.Path)).ToArray();
+    private static readonly byte[][] RoutePaths = EncodePaths();
+
+    private static byte[][] EncodePaths()
+    {
+        var paths = new byte[Routes.Count][];
+        for (int i = 0; i < paths.Length; i++) paths[i] = Encoding.ASCII.GetBytes(Routes[i].Path);
+        return paths;
+    }
 
     private static bool IsKnownPath(ReadOnlySpan<byte> path)
     {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AotEvents.Http.Server;
 using AotEvents.Pipeline;
 
@@ -84,10 +83,7 @@ internal sealed class PublishHandler(DaemonContext context)
         });
         if (batch)
         {
-            byte[] body = JsonSerializer.SerializeToUtf8Bytes(
-                new BatchResultDto { Accepted = outcome.Accepted, FirstSeq = outcome.FirstSeq, LastSeq = outcome.LastSeq },
-                AotEventsJsonContext.Default.BatchResultDto);
-            response.Write(200, Responses.Json, body);
+            response.Write(200, Responses.Json, ApiJson.BatchResult(outcome.Accepted, outcome.FirstSeq, outcome.LastSeq));
         }
         else
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AotEvents.Http.Server;
 
 namespace AotEvents.Http.Handlers;
@@ -12,14 +11,11 @@ internal static class Responses
     /// <summary>Writes <c>{"message":"…"}</c> with <paramref name="status"/>.</summary>
     public static void Message(HttpResponse response, int status, string message)
     {
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(new MessageDto { Message = message },
-            AotEventsJsonContext.Default.MessageDto);
-        response.Write(status, Json, body);
+        response.Write(status, Json, ApiJson.Message(message));
     }
 
     public static void Session(HttpResponse response, int status, CaptureSession session)
     {
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(SessionDto.From(session), AotEventsJsonContext.Default.SessionDto);
-        response.Write(status, Json, body);
+        response.Write(status, Json, ApiJson.Session(session));
     }
 }

@@ -155,8 +155,9 @@ public sealed class StreamFilter
         byte[][]? typeList = null;
         if (!string.IsNullOrEmpty(types))
         {
-            typeList = types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(EventParser.EscapeType).ToArray();
+            string[] names = types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            typeList = new byte[names.Length][];
+            for (int i = 0; i < names.Length; i++) typeList[i] = EventParser.EscapeType(names[i]);
         }
         return new StreamFilter
         {
