@@ -204,7 +204,7 @@ public static partial class EventParser
     {
         value = default;
         if (i == json.Length || json[i] != (byte)'"') return false;
-        int end = json[(i + 1)..].IndexOfAny(StringStops);
+        int end = IndexOfStringStop(json[(i + 1)..]);
         if (end < 0 || json[i + 1 + end] != (byte)'"') return false;
         value = json.Slice(i + 1, end);
         i += end + 2;
@@ -218,7 +218,7 @@ public static partial class EventParser
         i++;
         while (true)
         {
-            int stop = json[i..].IndexOfAny(StringStops);
+            int stop = IndexOfStringStop(json[i..]);
             if (stop < 0) return false;
             i += stop;
             byte b = json[i];
@@ -249,6 +249,23 @@ public static partial class EventParser
                     return false;
             }
         }
+    }
+
+    /// <summary>
+    /// The first '"', '\' or control byte. Most strings in an event are short (names, kinds, types): a plain loop
+    /// finds their end sooner than setting up a vector search, which takes over after 16 bytes.
+    /// </summary>
+    private static int IndexOfStringStop(ReadOnlySpan<byte> s)
+    {
+        int head = Math.Min(s.Length, 16);
+        for (int k = 0; k < head; k++)
+        {
+            byte b = s[k];
+            if (b < 0x20 || b == (byte)'"' || b == (byte)'\\') return k;
+        }
+        if (s.Length == head) return -1;
+        int rest = s[head..].IndexOfAny(StringStops);
+        return rest < 0 ? -1 : head + rest;
     }
 
     private static int HexValue(byte b) => b switch

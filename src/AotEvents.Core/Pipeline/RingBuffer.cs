@@ -20,6 +20,7 @@ public sealed class RingBuffer
     {
         public long Seq; // 0 = empty, -1 = being written
         public Envelope Value;
+        public int Size; // Value.Line.Length, kept here so evicting does not touch the old (cold) array
     }
 
     /// <summary>First size of the slot array; it doubles on demand up to <see cref="Capacity"/>.</summary>
@@ -86,7 +87,7 @@ public sealed class RingBuffer
         while (count > 0 && (count == slots.Length || _bytes + size > _maxBytes))
         {
             ref Slot evicted = ref slots[oldest % slots.Length];
-            _bytes -= evicted.Value.Line.Length;
+            _bytes -= evicted.Size;
             oldest++;
             count--;
         }
@@ -96,6 +97,7 @@ public sealed class RingBuffer
         ref Slot slot = ref slots[seq % slots.Length];
         Interlocked.Exchange(ref slot.Seq, -1); // full fence: the value below is not visible before this
         slot.Value = envelope;
+        slot.Size = size;
         Volatile.Write(ref slot.Seq, seq);
         _bytes += size;
         Volatile.Write(ref _lastSeq, seq);
