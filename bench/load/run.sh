@@ -3,7 +3,7 @@
 # in one run; prints one markdown table. See bench/load/README.md for what each figure means.
 #
 # Knobs (environment): DURATION (s per measured wrk run, 10), WARMUP (s of wrk warm-up per target, 3),
-# ROUNDS (interleaved measured wrk rounds per target, best counts, 2),
+# ROUNDS (interleaved measured wrk rounds per target, best counts, 3),
 # THREADS (2), CONNECTIONS (64), SSE_SUBSCRIBERS (100), SSE_RATE (2000), SSE_SECONDS (10),
 # IDLE_SUBSCRIBERS (1000), PIN (1: servers on CPU 1, load generators on CPU 0; 0: share both),
 # BASE_PORT (18000: nginx +80, daemon +1, peer +2), DATA_ROOT (parent of the temp data dirs, /tmp),
@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 SSE_SUBSCRIBERS=${SSE_SUBSCRIBERS:-100}
