@@ -31,6 +31,30 @@ internal sealed partial class HttpConnection
         _outputLength += bytes.Length;
     }
 
+    /// <summary>
+    /// Sends all of <paramref name="data"/>. The send deadline runs only while the socket's buffer is full: a send the
+    /// kernel takes at once (nearly all of them) costs no clock read.
+    /// </summary>
+    private ValueTask SendTimedAsync(ReadOnlyMemory<byte> data)
+    {
+        ValueTask send = _socket.SendAsync(data);
+        return send.IsCompletedSuccessfully ? default : AwaitTimedAsync(send);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitTimedAsync(ValueTask send)
+    {
+        Volatile.Write(ref _sendDeadline, Environment.TickCount64 + _sendTimeoutMs);
+        try
+        {
+            await send;
+        }
+        finally
+        {
+            Volatile.Write(ref _sendDeadline, 0);
+        }
+    }
+
     /// <summary>Sends the whole send buffer, then returns it to the pool.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushAsync()
@@ -41,15 +65,7 @@ internal sealed partial class HttpConnection
         {
             return;
         }
-        Volatile.Write(ref _sendDeadline, Environment.TickCount64 + _sendTimeoutMs);
-        try
-        {
-            await _socket.SendAsync(output.AsMemory(0, length));
-        }
-        finally
-        {
-            Volatile.Write(ref _sendDeadline, 0);
-        }
+        await SendTimedAsync(output.AsMemory(0, length));
         Sends++;
         _outputLength = 0;
         _output = null;
@@ -107,10 +123,9 @@ internal sealed partial class HttpConnection
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<bool> StreamSendAsync(HttpStream stream, ReadOnlyMemory<byte> data)
     {
-        Volatile.Write(ref _sendDeadline, Environment.TickCount64 + _sendTimeoutMs);
         try
         {
-            await _socket.SendAsync(data);
+            await SendTimedAsync(data);
             Sends++;
             return true;
         }
@@ -118,10 +133,6 @@ internal sealed partial class HttpConnection
         {
             stream.MarkClientGone();
             return false;
-        }
-        finally
-        {
-            Volatile.Write(ref _sendDeadline, 0);
         }
     }
 }

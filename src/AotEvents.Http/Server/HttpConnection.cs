@@ -145,7 +145,6 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
                     }
                     _end = received;
                 }
-                SetPhase(PhaseReading, _requestTimeoutMs);
 
                 // Blank lines before a request line are ignored (RFC 9112 §2.2).
                 int skip = _input.AsSpan(_requestStart, _end - _requestStart).IndexOfAnyExcept((byte)'\r', (byte)'\n');
@@ -299,6 +298,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReceiveMoreAsync()
     {
+        EnterReading();
         MakeRoom();
         if (_outputLength > 0)
         {
@@ -334,6 +334,7 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadBodyAsync(int headLength, long contentLength)
     {
+        EnterReading();
         int length = (int)contentLength;
         bool expectContinue = _request._expectContinue && _request._http11;
         if (headLength + length <= _input!.Length)
@@ -509,6 +510,19 @@ internal sealed partial class HttpConnection : IThreadPoolWorkItem
             return;
         }
         await Task.WhenAny(_disconnectWatcher, Task.Delay((int)LingerMilliseconds));
+    }
+
+    /// <summary>
+    /// A request is incomplete and the connection is about to wait for the rest: from now on the request timeout
+    /// applies (once per request: more bytes do not extend it). A request that arrives whole never waits, so it
+    /// never needs the clock read.
+    /// </summary>
+    private void EnterReading()
+    {
+        if (_phase != PhaseReading)
+        {
+            SetPhase(PhaseReading, _requestTimeoutMs);
+        }
     }
 
     private void SetPhase(int phase, long timeoutMs)

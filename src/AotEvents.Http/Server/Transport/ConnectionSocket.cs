@@ -52,17 +52,11 @@ internal sealed class ConnectionSocket : IDisposable
         }
     }
 
-    /// <summary>Completes when a read may find bytes (or the end): at once unless the last read drained the socket.</summary>
-    internal ValueTask WaitReadableAsync() => _read.KnownNotReady ? WaitAsync(_read) : default;
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private static async ValueTask WaitAsync(Readiness readiness)
-    {
-        while (readiness.KnownNotReady)
-        {
-            await readiness.WaitAsync();
-        }
-    }
+    /// <summary>
+    /// Completes when a read may find bytes (or the end): at once unless the last read drained the socket, else on the
+    /// loop's next report (after which the socket is no longer known to be drained).
+    /// </summary>
+    internal ValueTask WaitReadableAsync() => _read.KnownNotReady ? _read.WaitAsync() : default;
 
     /// <summary>Reads what is there now: the byte count (0 at the end of the stream), or -1 if nothing is (no wait).</summary>
     internal int TryReceive(Span<byte> buffer)
