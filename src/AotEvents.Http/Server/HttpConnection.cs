@@ -7,8 +7,9 @@ namespace AotEvents.Http.Server;
 /// <summary>
 /// One accepted socket: reads requests, runs the handler for each in order, writes the answers.
 /// <para>
-/// Memory: while idle the connection holds no buffer: it waits with a zero-byte receive and rents a 4 KiB receive
-/// buffer from the server's pool only when bytes are there; the send buffer is rented on the first answer and
+/// Memory: while idle the connection holds no buffer: it waits for readiness (the zero-byte receive of this design,
+/// done by its <see cref="ConnectionSocket"/>) and rents a 4 KiB receive buffer from the server's pool only when bytes
+/// are there; the send buffer is rented on the first answer and
 /// returned after each send. Both go back whenever the input is drained, so an idle keep-alive or streaming
 /// connection costs the socket and this object.
 /// </para>
@@ -16,7 +17,8 @@ namespace AotEvents.Http.Server;
 /// Timeouts: no timer per request. The connection publishes its phase and a deadline (two plain writes); the
 /// server's one sweep timer checks them and expires a connection by shutting down its receive side, which makes the
 /// pending receive return 0; the loop then answers 408 (request in progress) or just closes (idle, draining, lingering).
-/// A send that does not finish in time is aborted by closing the socket.
+/// A request that arrives whole never starts the request timer (no clock read); one that needs another receive does.
+/// A send that does not finish in time aborts the connection (a send the kernel takes at once is never timed).
 /// </para>
 /// </summary>
 internal sealed partial class HttpConnection : IThreadPoolWorkItem

@@ -16,12 +16,9 @@ public sealed class HttpServer : IAsyncDisposable
     private readonly BufferPool _pool;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _slotsLock = new();
     private readonly TimeSpan _sweepInterval;
 
-    private HttpConnection?[] _slots = new HttpConnection?[64];
-    private readonly Stack<int> _freeSlots = new();
-    private int _slotsUsed;
+    private readonly SlotTable<HttpConnection> _connections = new();
 
     private Socket? _listener;
     private EpollLoop[] _loops = [];
@@ -231,42 +228,13 @@ public sealed class HttpServer : IAsyncDisposable
         }
     }
 
-    private void Register(HttpConnection connection)
-    {
-        lock (_slotsLock)
-        {
-            int slot;
-            if (_freeSlots.Count > 0)
-            {
-                slot = _freeSlots.Pop();
-            }
-            else
-            {
-                if (_slotsUsed == _slots.Length)
-                {
-                    HttpConnection?[] bigger = new HttpConnection?[_slots.Length * 2];
-                    _slots.CopyTo(bigger, 0);
-                    Volatile.Write(ref _slots, bigger);
-                }
-                slot = _slotsUsed++;
-            }
-            connection.Slot = slot;
-            Volatile.Write(ref _slots[slot], connection);
-        }
-    }
+    private void Register(HttpConnection connection) => connection.Slot = _connections.Add(connection);
 
     internal void OnConnectionClosed(HttpConnection connection)
     {
         Interlocked.Add(ref _closedConnectionSends, connection.Sends);
-        lock (_slotsLock)
-        {
-            if (connection.Slot >= 0 && _slots[connection.Slot] == connection)
-            {
-                _slots[connection.Slot] = null;
-                _freeSlots.Push(connection.Slot);
-                connection.Slot = -1;
-            }
-        }
+        _connections.Remove(connection.Slot, connection);
+        connection.Slot = -1;
         if (Interlocked.Decrement(ref _connectionCount) == 0 && _draining)
         {
             _allClosed.TrySetResult();
@@ -277,7 +245,7 @@ public sealed class HttpServer : IAsyncDisposable
     private void Sweep()
     {
         long now = Environment.TickCount64;
-        HttpConnection?[] slots = Volatile.Read(ref _slots);
+        HttpConnection?[] slots = _connections.Items;
         foreach (HttpConnection? connection in slots)
         {
             connection?.CheckTimeouts(now);
@@ -286,7 +254,7 @@ public sealed class HttpServer : IAsyncDisposable
 
     private void ForEachConnection(Action<HttpConnection> action)
     {
-        HttpConnection?[] slots = Volatile.Read(ref _slots);
+        HttpConnection?[] slots = _connections.Items;
         foreach (HttpConnection? connection in slots)
         {
             if (connection is not null)

@@ -134,7 +134,12 @@ internal sealed class ConnectionSocket : IDisposable
         return total;
     }
 
-    private unsafe int Receive(Span<byte> buffer)
+    private int Receive(Span<byte> buffer) => Transfer(buffer, send: false);
+
+    private int Send(ReadOnlySpan<byte> data) => Transfer(data, send: true);
+
+    /// <summary>One non-blocking recv or send: the byte count, or -1 for EAGAIN; other errors throw.</summary>
+    private unsafe int Transfer(ReadOnlySpan<byte> buffer, bool send)
     {
         bool added = false;
         try
@@ -145,44 +150,9 @@ internal sealed class ConnectionSocket : IDisposable
                 nint result;
                 fixed (byte* pointer = buffer)
                 {
-                    result = LinuxSockets.Recv(_fd, pointer, (nuint)buffer.Length, 0);
-                }
-                if (result >= 0)
-                {
-                    return (int)result;
-                }
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == LinuxSockets.EAgain)
-                {
-                    return -1;
-                }
-                if (errno != LinuxSockets.EIntr)
-                {
-                    throw ToSocketException(errno);
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-    }
-
-    private unsafe int Send(ReadOnlySpan<byte> data)
-    {
-        bool added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            while (true)
-            {
-                nint result;
-                fixed (byte* pointer = data)
-                {
-                    result = LinuxSockets.Send(_fd, pointer, (nuint)data.Length, LinuxSockets.MsgNoSignal);
+                    result = send
+                        ? LinuxSockets.Send(_fd, pointer, (nuint)buffer.Length, LinuxSockets.MsgNoSignal)
+                        : LinuxSockets.Recv(_fd, pointer, (nuint)buffer.Length, 0);
                 }
                 if (result >= 0)
                 {

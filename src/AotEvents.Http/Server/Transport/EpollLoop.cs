@@ -24,11 +24,8 @@ internal sealed unsafe class EpollLoop : IDisposable
     private readonly int _wake;
     private readonly Thread _thread;
     private readonly Action<string>? _log;
-    private readonly Lock _lock = new();
-    private readonly Stack<int> _freeSlots = new();
-    private ConnectionSocket?[] _sockets = new ConnectionSocket?[64];
-    private int _slotsUsed;
-    private uint _generation;
+    private readonly SlotTable<ConnectionSocket> _sockets = new();
+    private int _generation;
     private volatile bool _stopping;
 
     internal EpollLoop(string name, Action<string>? log)
@@ -61,33 +58,16 @@ internal sealed unsafe class EpollLoop : IDisposable
 
     internal void Register(ConnectionSocket socket, int fd)
     {
-        ulong token;
-        lock (_lock)
+        int slot = _sockets.Add(socket);
+        // The generation tells this socket's reports from those of an earlier socket in the same slot; 0 is never
+        // used, so a token not yet set never matches.
+        uint generation = (uint)Interlocked.Increment(ref _generation);
+        if (generation == 0)
         {
-            int slot;
-            if (_freeSlots.Count > 0)
-            {
-                slot = _freeSlots.Pop();
-            }
-            else
-            {
-                if (_slotsUsed == _sockets.Length)
-                {
-                    ConnectionSocket?[] bigger = new ConnectionSocket?[_sockets.Length * 2];
-                    _sockets.CopyTo(bigger, 0);
-                    Volatile.Write(ref _sockets, bigger);
-                }
-                slot = _slotsUsed++;
-            }
-            // Generation 0 is never used, so a zeroed token never matches.
-            if (++_generation == 0)
-            {
-                _generation = 1;
-            }
-            token = (ulong)_generation << 32 | (uint)slot;
-            socket.Token = token;
-            Volatile.Write(ref _sockets[slot], socket);
+            generation = (uint)Interlocked.Increment(ref _generation);
         }
+        ulong token = (ulong)generation << 32 | (uint)slot;
+        socket.Token = token; // before epoll_ctl: no report for it can come earlier
         byte* registration = stackalloc byte[16];
         LinuxSockets.WriteEpollEvent(registration, SocketEvents, token);
         if (LinuxSockets.EpollCtl(_epoll, LinuxSockets.EpollCtlAdd, fd, registration) != 0)
@@ -106,18 +86,7 @@ internal sealed unsafe class EpollLoop : IDisposable
         ReleaseSlot(socket);
     }
 
-    private void ReleaseSlot(ConnectionSocket socket)
-    {
-        int slot = (int)(uint)socket.Token;
-        lock (_lock)
-        {
-            if (_sockets[slot] == socket)
-            {
-                _sockets[slot] = null;
-                _freeSlots.Push(slot);
-            }
-        }
-    }
+    private void ReleaseSlot(ConnectionSocket socket) => _sockets.Remove((int)(uint)socket.Token, socket);
 
     private void Run()
     {
@@ -143,7 +112,7 @@ internal sealed unsafe class EpollLoop : IDisposable
                     _log?.Invoke($"HTTP event loop stopped: epoll_wait failed (errno {errno})");
                     return;
                 }
-                ConnectionSocket?[] sockets = Volatile.Read(ref _sockets);
+                ConnectionSocket?[] sockets = _sockets.Items;
                 for (int i = 0; i < count; i++)
                 {
                     byte* entry = events + (i * stride);
@@ -159,7 +128,7 @@ internal sealed unsafe class EpollLoop : IDisposable
                     int slot = (int)(uint)token;
                     if (slot >= sockets.Length)
                     {
-                        sockets = Volatile.Read(ref _sockets); // grown since this batch began
+                        sockets = _sockets.Items; // grown since this batch began
                     }
                     ConnectionSocket? socket = Volatile.Read(ref sockets[slot]);
                     if (socket is null || socket.Token != token)
