@@ -224,6 +224,31 @@ public sealed class RingBufferTests
         Assert.True(tight.Bytes <= budget);
     }
 
+    /// <summary>Reads seqs 1..total from the ring as one reader; every envelope must be exactly the one published.</summary>
+    private static async Task<(long Read, long Dropped)> ReadAllAsync(RingBuffer ring, Envelope[] envelopes, int total)
+    {
+        var reader = new RingReader(ring, 0);
+        long read = 0, dropped = 0;
+        while (reader.Position < total)
+        {
+            if (!reader.TryRead(out RingReadResult r))
+            {
+                await reader.WaitAsync();
+                continue;
+            }
+            if (r.IsDropped)
+            {
+                dropped += r.Dropped;
+                continue;
+            }
+            // The envelope copied out of the slot is the one published with that seq, bytes and all.
+            Assert.Same(envelopes[r.Envelope.Seq].Line, r.Envelope.Line);
+            Assert.Equal(reader.Position, r.Envelope.Seq);
+            read++;
+        }
+        return (read, dropped);
+    }
+
     [Fact]
     public async Task Concurrent_readers_never_see_a_torn_or_misplaced_envelope_while_the_ring_grows_and_wraps()
     {
@@ -232,30 +257,7 @@ public sealed class RingBufferTests
         var envelopes = new Envelope[total + 1];
         for (int s = 1; s <= total; s++) envelopes[s] = Files.Envelope(s, S);
 
-        async Task<(long Read, long Dropped)> ReadAll()
-        {
-            var reader = new RingReader(ring, 0);
-            long read = 0, dropped = 0;
-            while (reader.Position < total)
-            {
-                if (!reader.TryRead(out RingReadResult r))
-                {
-                    await reader.WaitAsync();
-                    continue;
-                }
-                if (r.IsDropped)
-                {
-                    dropped += r.Dropped;
-                    continue;
-                }
-                Assert.Same(envelopes[r.Envelope.Seq].Line, r.Envelope.Line);
-                Assert.Equal(reader.Position, r.Envelope.Seq);
-                read++;
-            }
-            return (read, dropped);
-        }
-
-        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(ReadAll)).ToArray();
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => ReadAllAsync(ring, envelopes, total))).ToArray();
         await Task.Run(() =>
         {
             for (int s = 1; s <= total; s++)
@@ -277,31 +279,7 @@ public sealed class RingBufferTests
         var envelopes = new Envelope[total + 1];
         for (int s = 1; s <= total; s++) envelopes[s] = Files.Envelope(s, S);
 
-        async Task<(long Read, long Dropped)> ReadAll()
-        {
-            var reader = new RingReader(ring, 0);
-            long read = 0, dropped = 0;
-            while (reader.Position < total)
-            {
-                if (!reader.TryRead(out RingReadResult r))
-                {
-                    await reader.WaitAsync();
-                    continue;
-                }
-                if (r.IsDropped)
-                {
-                    dropped += r.Dropped;
-                    continue;
-                }
-                // The envelope copied out of the slot is the one published with that seq, bytes and all.
-                Assert.Same(envelopes[r.Envelope.Seq].Line, r.Envelope.Line);
-                Assert.Equal(reader.Position, r.Envelope.Seq);
-                read++;
-            }
-            return (read, dropped);
-        }
-
-        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(ReadAll)).ToArray();
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => ReadAllAsync(ring, envelopes, total))).ToArray();
         await Task.Run(() =>
         {
             for (int s = 1; s <= total; s++) ring.Publish(in envelopes[s]);
