@@ -62,8 +62,9 @@ public sealed class JsonlWriterTests
             long length = new FileInfo(path).Length;
             long cached = CachedBytes(path);
             Assert.True(length > 3 * CachedTail, $"file is only {length} bytes");
-            // The tail stays (plus at most one release step not yet handed back); everything before it went.
-            Assert.True(cached <= CachedTail + (2 * 1024 * 1024), $"{cached} of {length} bytes still cached");
+            // The tail stays (plus at most one 2 MiB release step not yet handed back, and a folio at its edge);
+            // everything before it went.
+            Assert.True(cached <= CachedTail + (4 * 1024 * 1024), $"{cached} of {length} bytes still cached");
             Assert.True(cached >= CachedTail / 2, $"only {cached} bytes cached: the tail should stay");
         }
         // Dropped from the cache is not dropped from the file.

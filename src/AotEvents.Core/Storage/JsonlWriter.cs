@@ -586,7 +586,12 @@ public sealed class JsonlWriter : IDisposable
         /// before it is handed back to the kernel in steps of <see cref="CacheReleaseStep"/>.
         /// </summary>
         internal const long CachedTailBytes = 8 * 1024 * 1024;
-        private const long CacheReleaseStep = 1024 * 1024;
+
+        /// <summary>
+        /// Released ranges start and end on multiples of this: the page cache holds large folios (up to 2 MiB,
+        /// aligned to their size in the file), and one that straddles a range's edge would not be dropped.
+        /// </summary>
+        private const long CacheReleaseStep = 2 * 1024 * 1024;
 
         private readonly string _dataDir;
         private readonly SafeFileHandle _handle;
@@ -667,8 +672,8 @@ public sealed class JsonlWriter : IDisposable
         /// </summary>
         private void ReleaseCache()
         {
-            long releaseTo = _syncedLength - CachedTailBytes;
-            if (releaseTo - _cacheReleasedTo < CacheReleaseStep) return;
+            long releaseTo = (_syncedLength - CachedTailBytes) & ~(CacheReleaseStep - 1);
+            if (releaseTo <= _cacheReleasedTo) return;
             JsonlFiles.DropCachedPages(_handle, _cacheReleasedTo, releaseTo - _cacheReleasedTo);
             _cacheReleasedTo = releaseTo;
         }
