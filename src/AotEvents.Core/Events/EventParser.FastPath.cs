@@ -23,13 +23,8 @@ public static partial class EventParser
         EventDrafts drafts, int lineNumber)
     {
         int i = SkipWhitespace(json, 0);
-        if (i == json.Length || json[i] != (byte)'{') return false;
-        i = SkipWhitespace(json, i + 1);
+        if (!TryScanObjectStart(json, ref i, out bool empty) || empty) return false; // empty: no type, the reader says so
         var f = new Fields();
-        if (i < json.Length && json[i] == (byte)'}')
-        {
-            return false; // no type: the reader path says so
-        }
         while (true)
         {
             if (!TryScanPlainString(json, ref i, out ReadOnlySpan<byte> name)) return false;
@@ -84,16 +79,8 @@ public static partial class EventParser
                 return false;
             }
 
-            i = SkipWhitespace(json, i);
-            if (i == json.Length) return false;
-            if (json[i] == (byte)',')
-            {
-                i = SkipWhitespace(json, i + 1);
-                continue;
-            }
-            if (json[i] != (byte)'}') return false;
-            i++;
-            break;
+            if (!TryScanMemberEnd(json, ref i, out bool more)) return false;
+            if (!more) break;
         }
 
         if (SkipWhitespace(json, i) != json.Length || !f.HasType || (f.HasKind && f.Kind == SourceKind.Cdp)) return false;
@@ -104,13 +91,8 @@ public static partial class EventParser
     /// <summary><c>source</c>: an object with kind (vocabulary), event (string) and metadata (object of strings).</summary>
     private static bool TryScanSource(ReadOnlySpan<byte> json, scoped ref int i, ref Fields f)
     {
-        if (i == json.Length || json[i] != (byte)'{') return false;
-        i = SkipWhitespace(json, i + 1);
-        if (i < json.Length && json[i] == (byte)'}')
-        {
-            i++;
-            return true;
-        }
+        if (!TryScanObjectStart(json, ref i, out bool empty)) return false;
+        if (empty) return true;
         while (true)
         {
             if (!TryScanPlainString(json, ref i, out ReadOnlySpan<byte> name)) return false;
@@ -145,19 +127,28 @@ public static partial class EventParser
     /// <summary>An object whose values are all strings (names may be escaped).</summary>
     private static bool TryScanStringObject(ReadOnlySpan<byte> json, scoped ref int i)
     {
-        if (i == json.Length || json[i] != (byte)'{') return false;
-        i = SkipWhitespace(json, i + 1);
-        if (i < json.Length && json[i] == (byte)'}')
-        {
-            i++;
-            return true;
-        }
+        if (!TryScanObjectStart(json, ref i, out bool empty)) return false;
+        if (empty) return true;
         while (true)
         {
             if (!TryScanString(json, ref i) || !TryScanColon(json, ref i) || !TryScanString(json, ref i)) return false;
             if (!TryScanMemberEnd(json, ref i, out bool more)) return false;
             if (!more) return true;
         }
+    }
+
+    /// <summary>'{' and the whitespace after it; <paramref name="empty"/> when '}' follows at once (then consumed too).</summary>
+    private static bool TryScanObjectStart(ReadOnlySpan<byte> json, scoped ref int i, out bool empty)
+    {
+        empty = false;
+        if (i == json.Length || json[i] != (byte)'{') return false;
+        i = SkipWhitespace(json, i + 1);
+        if (i < json.Length && json[i] == (byte)'}')
+        {
+            i++;
+            empty = true;
+        }
+        return true;
     }
 
     /// <summary>After a member's value: ',' (more follow; <paramref name="i"/> at the next name) or '}' (consumed).</summary>
@@ -285,13 +276,8 @@ public static partial class EventParser
             case (byte)'"':
                 return TryScanString(json, ref i);
             case (byte)'{':
-                if (depth >= FastPathMaxDepth) return false;
-                i = SkipWhitespace(json, i + 1);
-                if (i < json.Length && json[i] == (byte)'}')
-                {
-                    i++;
-                    return true;
-                }
+                if (depth >= FastPathMaxDepth || !TryScanObjectStart(json, ref i, out bool empty)) return false;
+                if (empty) return true;
                 while (true)
                 {
                     if (!TryScanString(json, ref i) || !TryScanColon(json, ref i) || !TrySkipValue(json, ref i, depth + 1)) return false;
