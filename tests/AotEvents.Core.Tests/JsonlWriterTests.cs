@@ -40,8 +40,7 @@ public sealed class JsonlWriterTests
         Assert.False(File.Exists(dir.File("system.log"))); // opened lazily
     }
 
-    /// <summary>The writer's cached tail per file (JsonlWriter.SegmentFile.CachedTailBytes).</summary>
-    private const long CachedTail = 8 * 1024 * 1024;
+    private const long CachedTail = JsonlWriter.CachedTailBytes;
 
     [Fact]
     public async Task Synced_bytes_behind_the_cached_tail_leave_the_page_cache_and_stay_readable()
@@ -64,7 +63,7 @@ public sealed class JsonlWriterTests
             Assert.True(length > 3 * CachedTail, $"file is only {length} bytes");
             // The tail stays (plus at most one 2 MiB release step not yet handed back, and a folio at its edge);
             // everything before it went.
-            Assert.True(cached <= CachedTail + (4 * 1024 * 1024), $"{cached} of {length} bytes still cached");
+            Assert.True(cached <= CachedTail + (2 * JsonlWriter.CacheReleaseStep), $"{cached} of {length} bytes still cached");
             Assert.True(cached >= CachedTail / 2, $"only {cached} bytes cached: the tail should stay");
         }
         // Dropped from the cache is not dropped from the file.

@@ -578,21 +578,21 @@ public sealed class JsonlWriter : IDisposable
         WakeWrittenWaiters();
     }
 
+    /// <summary>
+    /// How much of a file's synced tail stays in the page cache (for replays just behind the ring); what lies
+    /// before it is handed back to the kernel in steps of <see cref="CacheReleaseStep"/>.
+    /// </summary>
+    internal const long CachedTailBytes = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Released ranges start and end on multiples of this: the page cache holds large folios (up to 2 MiB,
+    /// aligned to their size in the file), and one that straddles a range's edge would not be dropped.
+    /// </summary>
+    internal const long CacheReleaseStep = 2 * 1024 * 1024;
+
     /// <summary>The open <c>&lt;category&gt;.log</c> of one category.</summary>
     private sealed class SegmentFile : IDisposable
     {
-        /// <summary>
-        /// How much of a file's synced tail stays in the page cache (for replays just behind the ring); what lies
-        /// before it is handed back to the kernel in steps of <see cref="CacheReleaseStep"/>.
-        /// </summary>
-        internal const long CachedTailBytes = 8 * 1024 * 1024;
-
-        /// <summary>
-        /// Released ranges start and end on multiples of this: the page cache holds large folios (up to 2 MiB,
-        /// aligned to their size in the file), and one that straddles a range's edge would not be dropped.
-        /// </summary>
-        private const long CacheReleaseStep = 2 * 1024 * 1024;
-
         private readonly string _dataDir;
         private readonly SafeFileHandle _handle;
         private long _syncedLength;
