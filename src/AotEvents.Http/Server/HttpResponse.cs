@@ -154,13 +154,7 @@ public sealed class HttpResponse
             + 24 + 2
             + (sendBody ? body.Length : 0);
         Span<byte> destination = _connection.GetOutputSpan(maxLength);
-        int w = HttpStatus.WriteStatusLine(status, destination);
-        if (!contentType.IsEmpty)
-        {
-            w += Append(destination, w, HttpStatus.ContentTypeHeader);
-            w += Append(destination, w, contentType);
-            w += Append(destination, w, HttpStatus.Crlf);
-        }
+        int w = WriteStatusAndContentType(destination, status, contentType);
         if (!noBody)
         {
             w += Append(destination, w, HttpStatus.ContentLengthHeader);
@@ -217,13 +211,7 @@ public sealed class HttpResponse
         ReadOnlySpan<byte> extra = ExtraHeaders;
         int maxLength = HttpStatus.MaxStatusLineLength + (contentType.IsEmpty ? 0 : 16 + contentType.Length) + extra.Length + 24 + 2;
         Span<byte> destination = _connection.GetOutputSpan(maxLength);
-        int w = HttpStatus.WriteStatusLine(status, destination);
-        if (!contentType.IsEmpty)
-        {
-            w += Append(destination, w, HttpStatus.ContentTypeHeader);
-            w += Append(destination, w, contentType);
-            w += Append(destination, w, HttpStatus.Crlf);
-        }
+        int w = WriteStatusAndContentType(destination, status, contentType);
         w += Append(destination, w, extra);
         w += Append(destination, w, HttpStatus.ConnectionClose);
         w += Append(destination, w, HttpStatus.Crlf);
@@ -252,6 +240,19 @@ public sealed class HttpResponse
             return Append(destination, offset, HttpStatus.ConnectionClose);
         }
         return _http10 ? Append(destination, offset, HttpStatus.ConnectionKeepAlive) : 0;
+    }
+
+    /// <summary>The status line and, when there is one, the Content-Type header; returns the bytes written.</summary>
+    private static int WriteStatusAndContentType(Span<byte> destination, int status, ReadOnlySpan<byte> contentType)
+    {
+        int w = HttpStatus.WriteStatusLine(status, destination);
+        if (!contentType.IsEmpty)
+        {
+            w += Append(destination, w, HttpStatus.ContentTypeHeader);
+            w += Append(destination, w, contentType);
+            w += Append(destination, w, HttpStatus.Crlf);
+        }
+        return w;
     }
 
     private static int Append(Span<byte> destination, int offset, ReadOnlySpan<byte> source)
