@@ -313,30 +313,24 @@ public sealed class ShipperTests
     public async Task A_lost_position_file_does_not_duplicate_anything()
     {
         await using ShipperRig rig = await ShipperRig.StartAsync();
-        rig.StartSession();
-        rig.Publish(400);
-        rig.StopSession();
-        rig.StartSession();
-        rig.Publish(400);
-        await rig.WaitAllAckedAsync();
-        await rig.CloseAsync(Flush);
-
-        File.Delete(Path.Combine(rig.DataDir, "s2-position"));
-        rig.Open();
-        rig.Publish(50);
-        await rig.WaitAllAckedAsync();
-        rig.AssertExactlyOnce();
+        await LosePositionFileAfterTwoSessionsAsync(rig, eventsPerSession: 400);
     }
 
     [Fact]
     public async Task A_lost_position_file_does_not_duplicate_anything_in_a_fixed_stream_across_sessions()
     {
         await using ShipperRig rig = await ShipperRig.StartAsync(ShipperRig.FastOptions(fixedStream: "fixed"));
+        await LosePositionFileAfterTwoSessionsAsync(rig, eventsPerSession: 300);
+    }
+
+    /// <summary>Ships two sessions, deletes the position file, reopens and publishes more: nothing may be shipped twice.</summary>
+    private static async Task LosePositionFileAfterTwoSessionsAsync(ShipperRig rig, int eventsPerSession)
+    {
         rig.StartSession();
-        rig.Publish(300);
+        rig.Publish(eventsPerSession);
         rig.StopSession();
         rig.StartSession();
-        rig.Publish(300);
+        rig.Publish(eventsPerSession);
         await rig.WaitAllAckedAsync();
         await rig.CloseAsync(Flush);
 
