@@ -23,6 +23,25 @@ internal sealed partial class Daemon : IAsyncDisposable
     public int Port { get; private set; }
     public string DataDir { get; }
 
+    /// <summary>
+    /// The executable to run: <paramref name="binary"/> when given, else the repository's artifacts/aotevents.
+    /// Null (with the reason on stderr) when it is not there.
+    /// </summary>
+    public static string? LocateBinary(string? binary)
+    {
+        binary ??= Path.Combine(RepoRoot(), "artifacts", "aotevents");
+        if (File.Exists(binary)) return binary;
+        Console.Error.WriteLine($"{binary} not found: run `make publish` first");
+        return null;
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "AotEvents.sln"))) return dir.FullName;
+        return Directory.GetCurrentDirectory();
+    }
+
     [GeneratedRegex("listening on http://127\\.0\\.0\\.1:(\\d+)")]
     private static partial Regex ListenLine();
 

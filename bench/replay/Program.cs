@@ -31,12 +31,8 @@ for (int i = 0; i < args.Length; i++)
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
-binary ??= Path.Combine(RepoRoot(), "artifacts", "aotevents");
-if (!File.Exists(binary))
-{
-    Console.Error.WriteLine($"{binary} not found: run `make publish` first");
-    return 1;
-}
+binary = Daemon.LocateBinary(binary);
+if (binary is null) return 1;
 
 const int Extra = 10_000; // published after the resume point's window, so the ring is far from it
 Console.Error.WriteLine($"binary {binary}; {Environment.ProcessorCount} cores; {events} events in the files, {liveEvents} live");
@@ -291,12 +287,6 @@ static async Task<StreamResult> ReadStreamAsync(Daemon daemon, string pathAndQue
     }
 }
 
-static string RepoRoot()
-{
-    string? dir = AppContext.BaseDirectory;
-    while (dir is not null && !File.Exists(Path.Combine(dir, "AotEvents.sln"))) dir = Path.GetDirectoryName(dir);
-    return dir ?? Directory.GetCurrentDirectory();
-}
 
 internal sealed record StreamResult(TimeSpan FirstFrame, TimeSpan Elapsed, long Count, long Bytes);
 

@@ -33,12 +33,8 @@ for (int i = 0; i < args.Length; i++)
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
-binary ??= Path.Combine(RepoRoot(), "artifacts", "aotevents");
-if (!File.Exists(binary))
-{
-    Console.Error.WriteLine($"{binary} not found: run `make publish` first");
-    return 1;
-}
+binary = Daemon.LocateBinary(binary);
+if (binary is null) return 1;
 
 {
     // Warm-up (JIT of the in-process stand-in, page cache): not measured.
@@ -187,12 +183,6 @@ static async Task WaitTailAsync(S2StandIn.S2StandIn s2, string stream, long coun
     }
 }
 
-static string RepoRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "AotEvents.sln"))) return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}
 
 /// <summary>Starts the bench daemon on a fresh data directory, pointed at the stand-in when there is one.</summary>
 internal static class S2Daemon
